@@ -1,0 +1,198 @@
+"""The ``auvid`` command line. Heavy modules (cv2, onnxruntime, torch) are imported inside each
+command, so ``auvid --help`` is instant; user errors become one line on stderr and exit != 0."""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+
+import click
+
+from auvid import __version__
+
+log = logging.getLogger("auvid")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:
+        import os
+
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+
+def user_errors(fn):
+    """Turn AuvidError (and a few OS errors the user causes) into one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from auvid.errors import AuvidError
+
+        try:
+            return fn(*args, **kwargs)
+        except AuvidError as exc:
+            click.echo(f"auvid: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("auvid: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="auvid")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Facial Action Unit (AU) intensity traces from video, per frame and per face."""
+    _setup_logging(verbose)
+
+
+def _runtime_options(fn):
+    options = [
+        click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto",
+                     show_default=True, help="Inference backend; auto picks TensorRT where an engine and GPU exist."),
+        click.option("--model", type=click.Path(dir_okay=False), default=None,
+                     help="Model file (.onnx with its .json, .engine, or .pt for --backend torch). Default: the shipped model."),
+        click.option("--models-dir", type=click.Path(file_okay=False), default=None, envvar="AUVID_MODELS_DIR",
+                     help="Folder holding face_detection_yunet_2023mar.onnx (else it is fetched once into the cache)."),
+        click.option("--no-smooth", is_flag=True, help="Raw per-frame scores, no temporal smoothing."),
+        click.option("--detect-every", type=click.IntRange(1), default=15, show_default=True,
+                     help="Search the whole frame for new faces every N frames (tracked faces are refreshed every frame)."),
+        click.option("--no-tracking", is_flag=True, help="Detect on every full frame (slower; a baseline)."),
+        click.option("--landmarks", type=click.Choice(["yunet", "fan"]), default="yunet", show_default=True,
+                     help="Landmarks for alignment: YuNet's 5 points, or face-alignment's 68 (needs auvid[fan])."),
+        click.option("--threads", type=click.IntRange(1), default=None, help="Inference threads (default 1)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _analyzer_options(backend, model, models_dir, no_smooth, detect_every, no_tracking, landmarks, threads, batch_frames):
+    from auvid.pipeline import AnalyzerOptions
+
+    return AnalyzerOptions(backend=backend, model=model, models_dir=models_dir, smooth=not no_smooth,
+                           detect_every=detect_every, tracking=not no_tracking, landmarks=landmarks,
+                           threads=threads, batch_frames=batch_frames)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--out", "-o", type=click.Path(), required=True, help="OpenFace-style CSV to write.")
+@click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per frame.")
+@click.option("--overlay", type=click.Path(dir_okay=False), default=None, help="Also write the video with boxes, ids and AU bars.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
+@click.option("--fps", type=float, default=30.0, show_default=True, help="Frame rate for an image folder (images carry no time).")
+@click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces share one inference call.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
+@_runtime_options
+@user_errors
+def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, **runtime):
+    """Analyse a video file or image folder and write AU traces to --out (CSV)."""
+    from auvid.process import run_process
+
+    options = _analyzer_options(batch_frames=batch_frames, **runtime)
+    code = run_process(source, out, options, jsonl=jsonl, overlay=overlay, max_frames=max_frames, fps=fps, quiet=quiet)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--camera", "-c", default="0", show_default=True, help="Camera index, device path, stream URL, or a video file with --realtime.")
+@click.option("--realtime", is_flag=True, help="Replay a video file at its own frame rate, as a camera would deliver it.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Record the traces to this CSV.")
+@click.option("--show", is_flag=True, help="Also show a window with boxes, ids and AU bars (needs a display).")
+@click.option("--width", type=int, default=None, help="Requested camera width.")
+@click.option("--height", type=int, default=None, help="Requested camera height.")
+@click.option("--camera-fps", type=float, default=None, help="Requested camera frame rate.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
+@click.option("--slow-ms", type=float, default=0.0, hidden=True, help="Add this many ms per frame (tests drop counting).")
+@_runtime_options
+@user_errors
+def live(camera, realtime, out, show, width, height, camera_fps, duration, max_frames, slow_ms, **runtime):
+    """Analyse a camera live, with a terminal view of AU bars, fps and latency."""
+    from auvid.live import run_live
+
+    options = _analyzer_options(batch_frames=1, **runtime)
+    sys.exit(run_live(camera, options, realtime=realtime, out=out, show=show, width=width, height=height,
+                      camera_fps=camera_fps, duration=duration, max_frames=max_frames, slow_ms=slow_ms))
+
+
+@main.command()
+@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
+@click.option("--aus", default=None, help="Comma-separated AUs to show, e.g. AU01,AU12 (default: all intensities).")
+@click.option("--face", "face_ids", multiple=True, type=int, help="Only these face ids (repeatable).")
+@user_errors
+def plot(csv_path, out, aus, face_ids):
+    """Plot AU intensity traces from an auvid/OpenFace CSV."""
+    from auvid.plot import plot_traces
+
+    path = plot_traces(csv_path, out, aus.split(",") if aus else None, list(face_ids) or None)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="YAML/TOML training config (default: the shipped model's config).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. train.epochs=2.")
+@click.option("--resume", is_flag=True, help="Continue the run in the config's out folder.")
+@click.option("--export/--no-export", default=True, show_default=True, help="Export the final checkpoint to ONNX.")
+@user_errors
+def train(config_path, overrides, resume, export):
+    """Train the two-view MLCR AU model."""
+    from auvid.training import run_train
+
+    run_train(config_path, overrides, resume, export)
+
+
+@main.command("eval")
+@click.argument("model", required=False)
+@click.option("--data", type=click.Choice(["heldout", "afar"]), default="heldout", show_default=True,
+              help="heldout: the config's unseen people vs the teacher; afar: AFAR's human-coded frames.")
+@click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config naming the held-out identities (default: the model's own).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
+@click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto", show_default=True)
+@user_errors
+def evaluate(model, data, data_root, config_path, json_out, backend):
+    """Per-AU F1 / PCC / CCC / ICC(3,1) / MAE of a checkpoint or engine."""
+    from auvid.evaluation import run_eval
+
+    run_eval(model, data, data_root, config_path, json_out, backend)
+
+
+@main.command("build-engine")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint (.pt); default: the shipped model's.")
+@click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
+@click.option("--batch", default="1:8:32", show_default=True, help="TensorRT batch profile min:opt:max.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default: engines/).")
+@click.option("--workspace-mb", type=int, default=1024, show_default=True)
+@click.option("--force", is_flag=True, help="Rebuild even if an up-to-date engine exists.")
+@user_errors
+def build_engine(checkpoint, precision, batch, out, workspace_mb, force):
+    """Export the model to ONNX (FP32 + FP16) and build a TensorRT engine where a GPU exists."""
+    from auvid.build import run_build
+
+    sys.exit(run_build(checkpoint, precision, batch, out, workspace_mb, force))
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A few seconds per figure (CI); the full run repeats more.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSON results file.")
+@click.option("--video", type=click.Path(dir_okay=False), default=None, help="Clip to benchmark (default: the 640x480 webcam clip).")
+@user_errors
+def bench(quick, out, video):
+    """Measure throughput and per-stage latency (see benchmarks/)."""
+    from benchmarks.run import main as bench_main
+
+    sys.exit(bench_main(quick=quick, out=out, video=video))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""``auvid live``: a camera (or a file replayed in real time) analysed as it comes.
+
+The capture thread always offers only the newest frame; frames the analyser had no time for are
+dropped and counted, so latency stays bounded. Latency is measured per frame from the moment the
+source delivered it to the moment its traces were emitted.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from auvid.errors import InputError
+from auvid.pipeline import Analyzer, AnalyzerOptions
+from auvid.stats import StageTimes, percentiles
+
+log = logging.getLogger(__name__)
+
+
+def display_available() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def open_live_source(camera: str, realtime: bool, width, height, fps, max_frames):
+    from auvid.sources import CameraSource, ImageFolderSource, LatestFrame, RealtimeReplay, VideoFileSource
+
+    path = Path(camera)
+    if realtime:
+        if not path.exists():
+            raise InputError(f"{camera}: no such file to replay (--realtime replays a video file)")
+        inner = ImageFolderSource(path, max_frames=max_frames) if path.is_dir() else VideoFileSource(path, max_frames=max_frames)
+        return LatestFrame(RealtimeReplay(inner))
+    if path.is_file():
+        raise InputError(f"{camera} is a file: add --realtime to replay it as a camera, or use `auvid process`")
+    return LatestFrame(CameraSource(camera, width, height, fps, max_frames))
+
+
+class LiveView:
+    """The rich terminal view: per face a bar per AU, fps, latency and drops."""
+
+    def __init__(self, intensity_aus: list[str], window: int = 300) -> None:
+        self.intensity_aus = intensity_aus
+        self.latency = deque(maxlen=window)
+        self.stages = StageTimes(window=window)
+        self.emitted = deque(maxlen=window)
+        self.last = None
+        self.dropped = 0
+
+    def update(self, result, latency_ms: float, dropped: int) -> None:
+        self.latency.append(latency_ms)
+        self.stages.add_frame(result.timings)
+        self.emitted.append(result.emitted_at)
+        self.last = result
+        self.dropped = dropped
+
+    def fps(self) -> float:
+        if len(self.emitted) < 2:
+            return 0.0
+        return (len(self.emitted) - 1) / max(self.emitted[-1] - self.emitted[0], 1e-9)
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        lat = percentiles(self.latency, (50, 99))
+        header = Text.assemble(("auvid live ", "bold"), f"{self.fps():5.1f} fps  latency p50 {lat['p50']:.1f} ms "
+                               f"p99 {lat['p99']:.1f} ms  dropped {self.dropped}")
+        parts = [header]
+        stage_line = "  ".join(f"{k} {v['p50']:.1f}" for k, v in self.stages.table().items() if k != "decode")
+        parts.append(Text(f"stages p50 ms: {stage_line}", style="dim"))
+        faces = self.last.faces if self.last else []
+        if not faces:
+            parts.append(Text("no face", style="yellow"))
+        grid = Table.grid(padding=(0, 2))
+        for _ in faces[:3]:
+            grid.add_column()
+        rows = []
+        for au_index, au in enumerate(self.intensity_aus):
+            row = []
+            for face in faces[:3]:
+                value = float(face.intensity[au_index])
+                filled = int(round(value / 5.0 * 10))
+                row.append(Text.assemble(f"{au} ", ("█" * filled, "green"), ("·" * (10 - filled), "dim"), f" {value:.1f}"))
+            rows.append(row)
+        if faces:
+            grid.add_row(*(Text(f"face {f.face.face_id}", style="bold") for f in faces[:3]))
+            for row in rows:
+                grid.add_row(*row)
+            parts.append(grid)
+        return Group(*parts)
+
+
+def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out: str | None = None,
+             show: bool = False, width=None, height=None, camera_fps=None, duration=None, max_frames=None,
+             slow_ms: float = 0.0) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from auvid.sinks import CsvSink
+
+    console = Console(stderr=True)
+    if show and not display_available():
+        raise InputError("--show needs a display, and this machine has none (no DISPLAY/WAYLAND_DISPLAY); "
+                         "run without --show, or use `auvid process --overlay out.mp4`")
+    source = open_live_source(camera, realtime, width, height, camera_fps, max_frames)
+    analyzer = Analyzer(options)
+    inner = source.source
+    inner = getattr(inner, 'source', inner) if not hasattr(inner, 'width') else inner
+    granted = f"{getattr(inner, 'width', '?')}x{getattr(inner, 'height', '?')} @ {source.fps:.1f} fps"
+    console.print(f"source {camera}: {granted}; {analyzer.engine.description}")
+    sink = CsvSink(out, analyzer.intensity_aus, analyzer.occurrence_aus, flush_every=1) if out else None
+    view = LiveView(analyzer.intensity_aus)
+    latencies: list[float] = []
+    frames = 0
+    interrupted = False
+    failure = None
+    started = time.perf_counter()
+    window = None
+    try:
+        with Live(view, console=console, refresh_per_second=8, transient=False, redirect_stderr=False) as live:
+            for result in analyzer.run(source, batch_frames=1, threaded=False):
+                if slow_ms:
+                    time.sleep(slow_ms / 1000.0)
+                    result.emitted_at = time.perf_counter()
+                if sink:
+                    sink.write(result)
+                latency = (result.emitted_at - result.captured_at) * 1000.0
+                latencies.append(latency)
+                frames += 1
+                view.update(result, latency, source.stats.dropped)
+                if show:
+                    window = _show(result, analyzer.intensity_aus)
+                    if window == "closed":
+                        break
+                if duration and time.perf_counter() - started >= duration:
+                    break
+            live.update(view)
+    except KeyboardInterrupt:
+        interrupted = True
+    except InputError as exc:
+        failure = str(exc)
+    finally:
+        if show and window is not None:
+            import cv2
+
+            cv2.destroyAllWindows()
+    elapsed = time.perf_counter() - started
+    written = sink.close(complete=True) if sink else None
+    lat = percentiles(latencies)
+    console.print(f"{'interrupted' if interrupted else 'stopped'} after {elapsed:.1f} s: {frames} frames analysed, "
+                  f"{source.stats.dropped} dropped; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
+                  f"p99 {lat['p99']:.1f} ms" + (f"; wrote {written}" if written else ""))
+    ended = source.stats.ended_early
+    if failure or (ended and not realtime):
+        print(f"auvid: error: {failure or ended}; what was recorded is kept", file=sys.stderr)
+        return 2
+    return 130 if interrupted else 0
+
+
+def _show(result, intensity_aus) -> str:
+    import cv2
+
+    from auvid.overlay import draw
+
+    if result.image is None:
+        return "open"
+    cv2.imshow("auvid", draw(result.image, result, intensity_aus))
+    key = cv2.waitKey(1) & 0xFF
+    if key in (27, ord("q")) or cv2.getWindowProperty("auvid", cv2.WND_PROP_VISIBLE) < 1:
+        return "closed"
+    return "open"

@@ -1,0 +1,336 @@
+"""Frame sources: video files (FFmpeg via PyAV), image folders and cameras/streams (OpenCV).
+
+Every source yields :class:`Frame` objects with a 1-based index and a timestamp in seconds taken
+from the container where it has one. File decoding can run ahead in its own thread
+(:class:`Prefetch`) so the model never waits on the decoder.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from auvid.errors import InputError
+from auvid.frames import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class SourceStats:
+    """What the source had to skip; reported in the run summary."""
+
+    frames: int = 0
+    bad_packets: int = 0  # packets FFmpeg could not decode at all (skipped)
+    corrupt_frames: int = 0  # frames decoded with errors that FFmpeg concealed (kept)
+    dropped: int = 0
+    ended_early: str | None = None
+
+
+class VideoFileSource:
+    """Decodes a video file with PyAV, skipping (and counting) packets FFmpeg cannot decode."""
+
+    def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
+        import av
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no such file")
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: not a file")
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise InputError(f"{self.path}: not a readable video ({_short(exc)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: the file has no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else 30.0
+        self.frame_count = int(self._stream.frames or 0)
+        self.width = self._stream.codec_context.width
+        self.height = self._stream.codec_context.height
+        self.max_frames = max_frames
+        self.stats = SourceStats()
+
+    def __iter__(self) -> Iterator[Frame]:
+        import av
+
+        index = 0
+        try:
+            for packet in self._container.demux(self._stream):
+                started = time.perf_counter()
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError as exc:
+                    self.stats.bad_packets += 1
+                    log.debug("skipping undecodable packet at pts %s: %s", packet.pts, exc)
+                    continue
+                for av_frame in decoded:
+                    index += 1
+                    timestamp = av_frame.time
+                    if timestamp is None:
+                        timestamp = (index - 1) / self.fps
+                    image = av_frame.to_ndarray(format="bgr24")
+                    self.stats.frames = index
+                    if getattr(av_frame, "is_corrupt", False):
+                        self.stats.corrupt_frames += 1
+                    now = time.perf_counter()
+                    frame = Frame(index, float(timestamp), image, now)
+                    frame.timings["decode"] = now - started
+                    yield frame
+                    started = time.perf_counter()
+                    if self.max_frames and index >= self.max_frames:
+                        return
+        except av.FFmpegError as exc:
+            self.stats.ended_early = _short(exc)
+            log.warning("%s: stream ends early after frame %d: %s", self.path, index, _short(exc))
+        finally:
+            self._container.close()
+        if index == 0 and not self.stats.ended_early:
+            raise InputError(f"{self.path}: no frame could be decoded")
+
+
+class ImageFolderSource:
+    """Images in a folder, in name order; timestamps are (index-1)/fps since images carry none."""
+
+    def __init__(self, path: str | Path, fps: float = 30.0, max_frames: int | None = None) -> None:
+        self.path = Path(path)
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise InputError(f"{self.path}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.fps = fps
+        self.frame_count = len(self.files)
+        self.max_frames = max_frames
+        self.stats = SourceStats()
+
+    def __iter__(self) -> Iterator[Frame]:
+        import cv2
+
+        for index, file in enumerate(self.files, start=1):
+            if self.max_frames and index > self.max_frames:
+                return
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                self.stats.bad_packets += 1
+                log.warning("%s: not a readable image, skipped", file)
+                continue
+            self.stats.frames = index
+            yield Frame(index, (index - 1) / self.fps, image, time.perf_counter())
+
+
+class CameraSource:
+    """A camera index, device path or stream URL through OpenCV's capture."""
+
+    def __init__(self, spec: str | int, width: int | None = None, height: int | None = None,
+                 fps: float | None = None, max_frames: int | None = None) -> None:
+        import cv2
+
+        self.spec = spec
+        capture = cv2.VideoCapture(int(spec) if str(spec).isdigit() else str(spec))
+        if not capture.isOpened():
+            raise InputError(f"camera {spec!r} could not be opened (no such device, or the stream does not answer)")
+        if width:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        if fps:
+            capture.set(cv2.CAP_PROP_FPS, fps)
+        self._capture = capture
+        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self.frame_count = 0
+        self.max_frames = max_frames
+        self.stats = SourceStats()
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = time.perf_counter()
+        index = 0
+        try:
+            while not (self.max_frames and index >= self.max_frames):
+                ok, image = self._capture.read()
+                now = time.perf_counter()
+                if not ok:
+                    if index == 0:
+                        raise InputError(f"camera {self.spec!r} opened but delivered no frame")
+                    self.stats.ended_early = "the camera stopped delivering frames"
+                    return
+                index += 1
+                self.stats.frames = index
+                yield Frame(index, now - start, image, now)
+        finally:
+            self._capture.release()
+
+
+class RealtimeReplay:
+    """Replays a file source at its own timestamps, as a camera would deliver it."""
+
+    def __init__(self, source: VideoFileSource | ImageFolderSource) -> None:
+        self.source = source
+        self.fps = source.fps
+        self.frame_count = source.frame_count
+        self.stats = source.stats
+        self.width = getattr(source, "width", None)
+        self.height = getattr(source, "height", None)
+
+    def __iter__(self) -> Iterator[Frame]:
+        start = None
+        for frame in self.source:
+            if start is None:
+                start = time.perf_counter() - frame.timestamp
+            delay = start + frame.timestamp - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            frame.captured_at = time.perf_counter()
+            yield frame
+
+
+_END = object()
+
+
+class Prefetch:
+    """Runs a source in its own thread, up to ``depth`` frames ahead of the consumer."""
+
+    def __init__(self, source, depth: int = 8) -> None:
+        self.source = source
+        self.stats = source.stats
+        self.fps = source.fps
+        self.frame_count = source.frame_count
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+
+    def __iter__(self) -> Iterator[Frame]:
+        thread = threading.Thread(target=self._run, name="auvid-decode", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            while thread.is_alive():
+                _drain(self._queue)
+                thread.join(timeout=0.05)
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    return
+                self._put(frame)
+        except BaseException as exc:  # handed to the consumer thread, which re-raises it
+            self._put(exc)
+        self._put(_END)
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+
+class LatestFrame:
+    """Runs a live source in its own thread and always hands over the newest frame.
+
+    Frames the consumer was too slow to take are dropped and counted, never queued, so latency
+    cannot grow without bound.
+    """
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.stats = source.stats
+        self.fps = source.fps
+        self.frame_count = source.frame_count
+        self._lock = threading.Condition()
+        self._latest: Frame | BaseException | object | None = None
+        self._stop = threading.Event()
+
+    def __iter__(self) -> Iterator[Frame]:
+        thread = threading.Thread(target=self._run, name="auvid-capture", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with self._lock:
+                    while self._latest is None:
+                        self._lock.wait(timeout=0.1)
+                    item, self._latest = self._latest, None
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source:
+                if self._stop.is_set():
+                    return
+                with self._lock:
+                    if isinstance(self._latest, Frame):
+                        self.stats.dropped += 1
+                    self._latest = frame
+                    self._lock.notify()
+        except BaseException as exc:
+            self._publish(exc)
+            return
+        self._publish(_END)
+
+    def _publish(self, item) -> None:
+        # The end marker must not overwrite an untaken frame: wait until the consumer took it.
+        while not self._stop.is_set():
+            with self._lock:
+                if not isinstance(self._latest, Frame):
+                    self._latest = item
+                    self._lock.notify()
+                    return
+            time.sleep(0.005)
+
+
+def open_source(spec: str, fps: float = 30.0, max_frames: int | None = None):
+    """A file, an image folder, a camera index/device or a URL, by what ``spec`` looks like."""
+    if spec.isdigit() or "://" in spec or spec.startswith("/dev/video"):
+        return CameraSource(spec, max_frames=max_frames)
+    path = Path(spec)
+    if path.is_dir():
+        return ImageFolderSource(path, fps=fps, max_frames=max_frames)
+    return VideoFileSource(path, max_frames=max_frames)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _drain(q: queue.Queue) -> None:
+    """Empty a queue so a producer blocked on put() can see the stop flag and exit."""
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass

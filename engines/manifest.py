@@ -1,0 +1,88 @@
+"""The manifest that travels beside every model file: what it computes and what built it.
+
+A backend refuses a model whose manifest does not match it (other AU list, other input, other
+file contents, other GPU or TensorRT version) instead of silently producing wrong numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from auvid.errors import ModelError
+
+FORMAT = "auvid-engine/1"
+
+
+@dataclass
+class Manifest:
+    model_file: str  # file name, beside the manifest
+    model_sha256: str
+    backend: str  # "onnxruntime" | "tensorrt"
+    precision: str  # "fp32" | "fp16"
+    occurrence_aus: list[str]
+    intensity_aus: list[str]
+    input_size: int
+    input_layout: str = "NCHW"
+    input_channels: int = 1
+    input_format: str = "grey float32 pixels 0-255, face aligned by auvid.align (5-point similarity)"
+    normalization: dict = field(default_factory=dict)  # applied inside the graph
+    outputs: dict = field(default_factory=lambda: {"occurrence_prob": "N x occurrence_aus",
+                                                   "intensity": "N x intensity_aus, 0-5"})
+    batch_profile: dict = field(default_factory=lambda: {"min": 1, "opt": 8, "max": 32})
+    mirror_averaged: bool = True
+    checkpoint_sha256: str = ""
+    backend_version: str = ""
+    device: dict = field(default_factory=dict)  # TensorRT: gpu name, compute capability
+    model_name: str = ""
+    format: str = FORMAT
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    @staticmethod
+    def load(path: str | Path) -> "Manifest":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"{path}: manifest missing (an engine needs its .json beside it)")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: manifest is not valid JSON ({exc})") from None
+        if data.get("format") != FORMAT:
+            raise ModelError(f"{path}: not an auvid engine manifest (format {data.get('format')!r})")
+        known = set(Manifest.__dataclass_fields__)
+        return Manifest(**{k: v for k, v in data.items() if k in known})
+
+    def model_path(self, manifest_path: str | Path) -> Path:
+        return Path(manifest_path).parent / self.model_file
+
+    def verify_file(self, manifest_path: str | Path) -> Path:
+        """The model file beside the manifest, after checking it is the one the manifest describes."""
+        path = self.model_path(manifest_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: model file missing (named by {manifest_path})")
+        actual = sha256_file(path)
+        if actual != self.model_sha256:
+            raise ModelError(f"{path}: contents do not match its manifest (sha256 {actual[:12]}..., "
+                             f"manifest says {self.model_sha256[:12]}...); the file is corrupt, truncated or "
+                             "was replaced: rebuild it with `auvid build-engine --force`")
+        return path
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_path_for(model_path: str | Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_suffix(".json")

@@ -1,0 +1,60 @@
+"""ONNX Runtime backend: the embedded default on a CPU, CUDA execution provider where present."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from auvid.errors import ModelError
+from engines.base import Engine
+from engines.manifest import Manifest, manifest_path_for
+
+log = logging.getLogger(__name__)
+
+
+class OnnxRuntimeEngine(Engine):
+    name = "onnxruntime"
+
+    def __init__(self, model_path: str | Path, providers: list[str] | None = None, threads: int | None = None) -> None:
+        model_path = Path(model_path)
+        manifest_file = manifest_path_for(model_path)
+        manifest = Manifest.load(manifest_file)
+        if manifest.backend != "onnxruntime":
+            raise ModelError(f"{manifest_file}: built for {manifest.backend}, not ONNX Runtime")
+        manifest.verify_file(manifest_file)
+        super().__init__(manifest)
+        self.model_path = model_path
+        self.providers = providers
+        self.threads = threads
+        self._session = None
+
+    def activate_impl(self) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # A small model: one thread per call is fastest and leaves the other cores to decoding
+        # and detection, which run in their own threads.
+        options.intra_op_num_threads = self.threads or int(os.environ.get("AUVID_ORT_THREADS", "1"))
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        available = ort.get_available_providers()
+        providers = self.providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        try:
+            self._session = ort.InferenceSession(str(self.model_path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for bad graphs
+            raise ModelError(f"{self.model_path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") from None
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        used = self._session.get_providers()[0]
+        self.description = f"ONNX Runtime {ort.__version__} ({used}, {self.manifest.precision}, " \
+                           f"{options.intra_op_num_threads} thread(s))"
+
+    def infer_impl(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        prob, intensity = self._session.run(self._outputs, {self._input: pixels})
+        return prob, intensity
+
+    def deactivate_impl(self) -> None:
+        self._session = None

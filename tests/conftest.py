@@ -1,0 +1,79 @@
+"""Shared fixtures: the real data in ../shared/data (tests skip with the reason when absent)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("AUVID_SHARED_DATA", REPO.parent / "shared" / "data"))
+VIDEOS = SHARED / "videos"
+LABELS = SHARED / "labels" / "openface"
+MODELS = SHARED / "models"
+
+needs_shared = pytest.mark.skipif(not (VIDEOS.is_dir() and MODELS.is_dir()),
+                                  reason=f"the shared data set is not at {SHARED} (../shared/data)")
+
+
+@pytest.fixture(autouse=True)
+def _models_dir(monkeypatch):
+    """The detector comes from the shared data, never from the network."""
+    if MODELS.is_dir():
+        monkeypatch.setenv("AUVID_MODELS_DIR", str(MODELS))
+
+
+def clip(name: str) -> Path:
+    path = VIDEOS / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the shared data")
+    return path
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real `auvid` command, as a user runs it."""
+    full_env = dict(os.environ)
+    full_env["AUVID_MODELS_DIR"] = str(MODELS)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "auvid.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=REPO)
+
+
+def read_csv(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path)
+
+
+def teacher(name: str):
+    from trainer.data.openface_csv import read_openface_csv
+
+    path = LABELS / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the shared data")
+    return read_openface_csv(path)
+
+
+@pytest.fixture(scope="session")
+def aligned_faces() -> np.ndarray:
+    """Real aligned faces (112x112 grey) from three shared clips, through the runtime path."""
+    if not VIDEOS.is_dir():
+        pytest.skip(f"the shared data set is not at {SHARED}")
+    from auvid.align import Aligner
+    from auvid.detect import YuNetDetector
+    from auvid.sources import VideoFileSource, to_gray
+
+    detector = YuNetDetector(MODELS / "face_detection_yunet_2023mar.onnx")
+    aligner = Aligner(112)
+    crops = []
+    for name in ("single_face.mp4", "d3.mp4", "2015-10-15-15-14.avi"):
+        for frame in VideoFileSource(VIDEOS / name, max_frames=40):
+            if frame.index % 10:
+                continue
+            faces = detector.detect(frame.image)
+            if faces:
+                crops.append(aligner.align(to_gray(frame.image), faces[0].landmarks))
+    return np.stack(crops)

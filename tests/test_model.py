@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+import torch
+
+from trainer.model import InferenceModel, ModelConfig, TwoViewAUModel
+from trainer.relations import normalized_adjacency
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    a = normalized_adjacency(np.abs(np.random.default_rng(0).uniform(-1, 1, (18, 18))) * 0.5 + np.eye(18) * 0.5)
+    return TwoViewAUModel(ModelConfig(input_size=64, feature_dim=32, width=0.5), a).eval()
+
+
+def test_gcn_classifier_weights_follow_the_mlcr_formula(model):
+    c = model.classifier
+    a, w0, h0, h1 = (t.detach().numpy() for t in (c.adjacency, c.initial, c.h0, c.h1))
+    for v in range(2):
+        expected = a @ np.maximum(a @ w0[v] @ h0, 0) @ h1
+        np.testing.assert_allclose(c.weights()[v].detach().numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_views_are_independent_networks(model):
+    first, second = (dict(v.named_parameters()) for v in model.views)
+    assert first.keys() == second.keys()
+    assert all(first[k].data_ptr() != second[k].data_ptr() for k in first)
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+
+
+def test_outputs_have_the_openface_shapes_and_ranges(model):
+    x = torch.rand(3, 1, 64, 64) * 255
+    prob, intensity = model(x)
+    assert prob.shape == (3, 18) and intensity.shape == (3, 17)
+    assert (prob >= 0).all() and (prob <= 1).all() and (intensity >= 0).all() and (intensity <= 5).all()
+    views = model.forward_views(x)
+    np.testing.assert_allclose(prob.detach(), torch.sigmoid(views["logits"]).mean(0).detach(), atol=1e-6)
+
+
+def test_mirror_averaging(model):
+    x = torch.rand(2, 1, 64, 64) * 255
+    prob, intensity = InferenceModel(model, mirror=True)(x)
+    p1, i1 = model(x)
+    p2, i2 = model(torch.flip(x, dims=[3]))
+    np.testing.assert_allclose(prob.detach(), ((p1 + p2) / 2).detach(), atol=1e-6)
+    np.testing.assert_allclose(intensity.detach(), ((i1 + i2) / 2).detach(), atol=1e-6)

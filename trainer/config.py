@@ -1,0 +1,106 @@
+"""Training configuration: a YAML or TOML file, with ``key.sub=value`` overrides from the CLI."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from auvid.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "name": "auvid-model",
+    "seed": 0,
+    "out": "runs/model",
+    "data": {
+        "root": "../shared/data",
+        "cache": "cache/crops",
+        "teacher": "static",
+        "min_confidence": 0.75,
+        "frame_step": 1,
+        "val_identities": [],
+        "clips": None,
+        "fer": True,
+        "fer_limit": None,
+        "manifests": [],
+        "unlabelled_folders": [],
+        "protocol": None,
+    },
+    "model": {"backbone": "mobileface", "width": 1.0, "feature_dim": 256, "dropout": 0.1, "input_size": 96},
+    "train": {
+        "epochs": 6,
+        "batch_size": 64,
+        "unlabelled_batch_size": 32,
+        "lr": 2e-3,
+        "weight_decay": 1e-4,
+        "lambda_mv": 0.1,
+        "lambda_cr": 1.0,
+        "lambda_intensity": 1.0,
+        "co_regularization": True,
+        "use_unlabelled": True,
+        "max_steps_per_epoch": None,
+        "threads": None,
+        "amp": True,
+        "augment": True,
+    },
+}
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    config = copy.deepcopy(DEFAULTS)
+    if path:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+
+                loaded = tomllib.loads(path.read_text())
+            else:
+                import yaml
+
+                loaded = yaml.safe_load(path.read_text()) or {}
+        except Exception as exc:  # any parse error is the user's to fix
+            raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'} ({exc})") from None
+        _merge(config, loaded, str(path))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value (e.g. train.epochs=2)")
+        key, raw = item.split("=", 1)
+        _set(config, key.strip(), _parse_value(raw))
+    return config
+
+
+def _merge(base: dict, update: dict, where: str) -> None:
+    for key, value in update.items():
+        if key not in base:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(base)})")
+        if isinstance(base[key], dict) and isinstance(value, dict):
+            _merge(base[key], value, f"{where}:{key}")
+        else:
+            base[key] = value
+
+
+def _set(config: dict, dotted: str, value: Any) -> None:
+    node = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"unknown config key {dotted!r}")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f"unknown config key {dotted!r}")
+    node[parts[-1]] = value
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        lowered = raw.lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        if lowered in ("none", "null"):
+            return None
+        return raw

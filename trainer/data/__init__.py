@@ -1,0 +1,1 @@
+"""Training data: teacher-labelled videos, image folders, manifests and the public protocols."""

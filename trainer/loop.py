@@ -1,0 +1,208 @@
+"""The MLCR training loop: labelled and unlabelled batches, per-epoch validation, checkpoints."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainer import losses
+from trainer.augment import augment
+from trainer.checkpoint import load_checkpoint, save_checkpoint
+from trainer.data.crops import CropSet
+from trainer.metrics import intensity_report, occurrence_report, summarize
+from trainer.model import InferenceModel, ModelConfig, TwoViewAUModel
+from trainer.relations import adjacency, normalized_adjacency
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resize_crops(crops: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (n, s, s) -> uint8 tensor (n, 1, size, size), resized once, kept compact in memory."""
+    import cv2
+
+    if crops.shape[1] != size:
+        crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+    return torch.from_numpy(np.ascontiguousarray(crops)).unsqueeze(1)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, pixels: torch.Tensor, batch: int = 256, mirror: bool = True,
+            device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Occurrence probabilities and intensities for uint8/float pixels (n, 1, s, s)."""
+    runner = InferenceModel(model, mirror=mirror).eval()
+    probs, intensities = [], []
+    for start in range(0, len(pixels), batch):
+        chunk = pixels[start:start + batch].to(device).float()
+        prob, intensity = runner(chunk)
+        probs.append(prob.cpu().numpy())
+        intensities.append(intensity.cpu().numpy())
+    if not probs:
+        return np.zeros((0, len(model.config.occurrence_aus))), np.zeros((0, len(model.config.intensity_aus)))
+    return np.concatenate(probs), np.concatenate(intensities)
+
+
+def evaluate(model: TwoViewAUModel, pixels: torch.Tensor, crops: CropSet, mirror: bool = True,
+             device: str = "cpu") -> dict:
+    model.eval()
+    prob, intensity = predict(model, pixels, mirror=mirror, device=device)
+    intensity_metrics = intensity_report(intensity, crops.intensity, list(model.config.intensity_aus))
+    occurrence_metrics = occurrence_report(prob, crops.occurrence, list(model.config.occurrence_aus))
+    return {"summary": summarize(intensity_metrics, occurrence_metrics), "intensity": intensity_metrics,
+            "occurrence": occurrence_metrics, "frames": int(len(crops))}
+
+
+def train(config: dict, base: Path, resume: bool = False, progress: bool = True) -> Path:
+    from trainer.datasets import build
+
+    seed_everything(int(config["seed"]))
+    settings = config["train"]
+    threads = settings["threads"] or max(1, os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    if distributed:
+        torch.distributed.init_process_group("nccl" if device == "cuda" else "gloo")
+        if device == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            device = f"cuda:{local}"
+    out = Path(config["out"])
+    out = out if out.is_absolute() else base / out
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = build(config, base)
+    model_config = ModelConfig(**{k: config["model"][k] for k in ("backbone", "width", "feature_dim", "dropout", "input_size")})
+    size = model_config.input_size
+    train_pixels = resize_crops(data.train.crops, size)
+    val_pixels = resize_crops(data.val.crops, size)
+    unlabelled_pixels = (resize_crops(data.unlabelled.crops, size)
+                         if data.unlabelled is not None and settings["use_unlabelled"] else None)
+    occurrence = data.train.occurrence
+    adjacency_matrix = adjacency(occurrence)
+    model = TwoViewAUModel(model_config, normalized_adjacency(adjacency_matrix)).to(device)
+    au_weight = torch.as_tensor(losses.au_weights(occurrence), device=device)
+    train_occurrence = torch.as_tensor(occurrence, dtype=torch.int8)
+    train_intensity = torch.as_tensor(data.train.intensity)
+
+    steps_per_epoch = math.ceil(len(train_pixels) / settings["batch_size"])
+    if settings["max_steps_per_epoch"]:
+        steps_per_epoch = min(steps_per_epoch, int(settings["max_steps_per_epoch"]))
+    total_steps = steps_per_epoch * int(settings["epochs"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=max(total_steps, 1),
+                                                    pct_start=0.15)
+    use_amp = bool(settings["amp"]) and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    train_model: torch.nn.Module = model
+    if distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(model)
+
+    history: list[dict] = []
+    start_epoch = 0
+    resume_path = out / "resume.pt"
+    if resume:
+        if not resume_path.is_file():
+            from auvid.errors import ConfigError
+
+            raise ConfigError(f"--resume: {resume_path} does not exist (no earlier run in {out})")
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"])
+        history = json.loads(state["history"])
+        torch.set_rng_state(state["rng"])
+        log.info("resumed from epoch %d", start_epoch)
+
+    generator = torch.Generator().manual_seed(int(config["seed"]) + start_epoch)
+    co_reg = bool(settings["co_regularization"])
+    started = time.time()
+    for epoch in range(start_epoch, int(settings["epochs"])):
+        model.train()
+        order = torch.randperm(len(train_pixels), generator=generator)
+        sums: dict[str, float] = {}
+        epoch_start = time.time()
+        for step in range(steps_per_epoch):
+            idx = order[step * settings["batch_size"]:(step + 1) * settings["batch_size"]]
+            if len(idx) < 2:
+                continue
+            x = train_pixels[idx].to(device).float()
+            if settings["augment"]:
+                x = augment(x, generator)
+            with torch.autocast("cuda", enabled=use_amp):
+                out_l = (train_model.module if distributed else train_model).forward_views(x) if not distributed else train_model.module.forward_views(x)
+                occ = train_occurrence[idx].to(device)
+                inten = train_intensity[idx].to(device)
+                view_losses = []
+                for v in range(2):
+                    bce = losses.weighted_bce(out_l["logits"][v].float(), occ, au_weight)
+                    reg = losses.intensity_loss(out_l["intensity"][v].float(), inten)
+                    view_losses.append(bce + settings["lambda_intensity"] * reg)
+                supervised = 0.5 * (view_losses[0] + view_losses[1])
+                mv = losses.multi_view_loss(out_l["weights"])
+                cr = losses.co_regularization_loss(out_l["logits"].float()) if co_reg else torch.zeros((), device=device)
+                if co_reg and unlabelled_pixels is not None:
+                    u_idx = torch.randint(len(unlabelled_pixels), (settings["unlabelled_batch_size"],), generator=generator)
+                    xu = unlabelled_pixels[u_idx].to(device).float()
+                    if settings["augment"]:
+                        xu = augment(xu, generator)
+                    out_u = model.forward_views(xu)
+                    cr = 0.5 * (cr + losses.co_regularization_loss(out_u["logits"].float()))
+                total = supervised + settings["lambda_mv"] * mv + settings["lambda_cr"] * cr
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            for name, value in (("loss", total), ("sup", supervised), ("mv", mv), ("cr", cr)):
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            if progress and rank == 0 and (step % 50 == 0 or step == steps_per_epoch - 1):
+                avg = {k: v / (step + 1) for k, v in sums.items()}
+                rate = (step + 1) * settings["batch_size"] / (time.time() - epoch_start)
+                log.info("epoch %d/%d step %d/%d loss %.4f (sup %.4f mv %.3f cr %.4f) %.0f faces/s",
+                         epoch + 1, settings["epochs"], step + 1, steps_per_epoch, avg["loss"], avg["sup"],
+                         avg["mv"], avg["cr"], rate)
+        if rank != 0:
+            continue
+        final = epoch + 1 == int(settings["epochs"])
+        # Between epochs a cheap look (every 4th frame, no mirror); the last epoch gets the full
+        # held-out set with the mirror averaging that inference uses.
+        keep = slice(None) if final else slice(None, None, 4)
+        metrics = (evaluate(model, val_pixels[keep], data.val.subset(np.arange(len(data.val))[keep]),
+                            mirror=final, device=device) if len(val_pixels) else {"summary": {}})
+        record = {"epoch": epoch + 1, "train": {k: v / max(steps_per_epoch, 1) for k, v in sums.items()},
+                  "val": metrics["summary"], "seconds": time.time() - epoch_start}
+        history.append(record)
+        log.info("epoch %d: train loss %.4f; val %s", epoch + 1, record["train"].get("loss", float("nan")),
+                 " ".join(f"{k}={v:.3f}" for k, v in metrics["summary"].items()))
+        extra = {"train_config": json.dumps(config), "history": json.dumps(history), "epoch": epoch + 1,
+                 "metrics": json.dumps(metrics), "data": json.dumps(data.description),
+                 "au_weights": au_weight.cpu(), "adjacency_raw": torch.as_tensor(adjacency_matrix, dtype=torch.float32)}
+        save_checkpoint(out / "last.pt", model, extra)
+        torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": json.dumps(history),
+                    "rng": torch.get_rng_state()}, resume_path)
+    if rank == 0:
+        (out / "metrics.json").write_text(json.dumps({"history": history, "final": history[-1] if history else None,
+                                                      "data": data.description,
+                                                      "minutes": (time.time() - started) / 60}, indent=2))
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return out / "last.pt"
+
+
+__all__ = ["train", "evaluate", "predict", "load_checkpoint"]

@@ -1,0 +1,55 @@
+"""MLCR's losses: weighted BCE per view, intensity regression, multi-view and co-regularization.
+
+``L = 1/2 sum_v L_v + lambda_mv L_mv + lambda_cr L_cr`` with ``L_v`` the view's weighted BCE (plus
+intensity loss), ``L_mv = mean_j cos(W_1j, W_2j)`` on the GCN-refined classifier weights and
+``L_cr = mean_j [H((p1+p2)/2) - (H(p1)+H(p2))/2]``, the views' disagreement, which needs no label
+and so also runs on unlabelled faces.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+EPS = 1e-6
+
+
+def au_weights(occurrence: np.ndarray) -> np.ndarray:
+    """Per-AU loss weights inversely proportional to each AU's positive rate, mean 1 (as in
+    JAA-Net / MLCR), so rare AUs are not drowned by frequent ones. Unknown labels (<0) skipped."""
+    known = occurrence >= 0
+    rate = ((occurrence == 1) & known).sum(0) / np.maximum(known.sum(0), 1)
+    inverse = 1.0 / np.clip(rate, 0.01, 1.0)
+    return (inverse / inverse.sum() * len(inverse)).astype(np.float32)
+
+
+def weighted_bce(logits: torch.Tensor, targets: torch.Tensor, au_weight: torch.Tensor) -> torch.Tensor:
+    """Mean over known labels (target >= 0) of per-AU-weighted binary cross-entropy."""
+    known = (targets >= 0).float()
+    loss = F.binary_cross_entropy_with_logits(logits, targets.clamp(min=0).float(), reduction="none")
+    weighted = loss * au_weight * known
+    return weighted.sum() / known.sum().clamp(min=1.0)
+
+
+def intensity_loss(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over known intensities (NaN = unknown)."""
+    known = ~torch.isnan(targets)
+    if not known.any():
+        return predicted.sum() * 0.0
+    return F.mse_loss(predicted[known], targets[known])
+
+
+def multi_view_loss(weights: torch.Tensor) -> torch.Tensor:
+    """Mean over AUs of the cosine between the two views' classifier weights (views, C, D)."""
+    return F.cosine_similarity(weights[0], weights[1], dim=-1).mean()
+
+
+def binary_entropy(p: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(EPS, 1 - EPS)
+    return -(p * torch.log(p) + (1 - p) * torch.log(1 - p))
+
+
+def co_regularization_loss(logits: torch.Tensor) -> torch.Tensor:
+    """``mean_j [H((p1+p2)/2) - (H(p1)+H(p2))/2]`` over the batch and AUs; logits (2, N, C)."""
+    p1, p2 = torch.sigmoid(logits[0]), torch.sigmoid(logits[1])
+    return (binary_entropy((p1 + p2) / 2) - (binary_entropy(p1) + binary_entropy(p2)) / 2).mean()
