@@ -20,6 +20,7 @@ def _setup_logging(verbose: int) -> None:
         import os
 
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter, inside OpenCV
 
 
 def user_errors(fn):

@@ -52,13 +52,17 @@ def predict_crops(engine, crops: np.ndarray, batch: int = 64) -> tuple[np.ndarra
 
 def heldout_metrics(engine, train_config: dict, data_root: Path) -> dict:
     from trainer.data.identities import identity_of
-    from trainer.data.shared import build_video_sets
+    from trainer.data.shared import build_video_sets, labelled_clips
     from trainer.metrics import intensity_report, occurrence_report, summarize
 
     data = train_config["data"]
     cache = Path(data["cache"])
+    held_clips = [video.stem for video, _ in labelled_clips(data_root, data["teacher"])
+                  if identity_of(video.stem) in data["val_identities"]]
+    if not held_clips:
+        raise ConfigError("the config names no held-out identities present in the data")
     videos = build_video_sets(data_root, cache, teacher=data["teacher"], min_confidence=data["min_confidence"],
-                              every=data["frame_step"])
+                              every=data["frame_step"], clips=held_clips)
     groups = np.array([identity_of(s) for s in videos.source])
     held = videos.subset(np.isin(groups, data["val_identities"]))
     if not len(held):

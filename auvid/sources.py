@@ -137,7 +137,12 @@ class CameraSource:
         import cv2
 
         self.spec = spec
-        capture = cv2.VideoCapture(int(spec) if str(spec).isdigit() else str(spec))
+        if str(spec).isdigit():
+            capture = cv2.VideoCapture(int(spec))
+        else:
+            # A stream that does not answer must fail in seconds, not FFmpeg's default minutes.
+            capture = cv2.VideoCapture(str(spec), cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000,
+                                                                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000])
         if not capture.isOpened():
             raise InputError(f"camera {spec!r} could not be opened (no such device, or the stream does not answer)")
         if width:

@@ -26,6 +26,32 @@ def resolve(path: str | Path, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
+def protocol_crops(protocol: dict, base: Path, cache: Path, shared_root: Path) -> CropSet:
+    """Crops of a BP4D/DISFA tree, grouped by subject (for the fold split)."""
+    from trainer.data import protocols, shared
+    from trainer.data.manifest import manifest_crops
+
+    dataset = str(protocol.get("dataset", "")).lower()
+    root = resolve(protocol["root"], base)
+    rows = protocols.bp4d_rows(root) if dataset == "bp4d" else protocols.disfa_rows(root)
+    if not rows:
+        from auvid.errors import ConfigError
+
+        raise ConfigError(f"{root}: no labelled frame has an image under images/")
+    cache.mkdir(parents=True, exist_ok=True)
+    manifest = protocols.write_manifest(rows, cache / f"{dataset}-{root.name}-manifest.csv")
+    crops = manifest_crops(manifest, shared_root / "models" / shared.DETECTOR_NAME, cache, image_root=root)
+    subject = {r["image"]: r["subject"] for r in rows}
+    crops.group = np.array([subject[k] for k in crops.key], dtype="U64")
+    return crops
+
+
+def _protocol_fold(groups: np.ndarray, protocol: dict) -> np.ndarray:
+    from trainer.data.protocols import fold_split
+
+    return fold_split(groups, protocol["dataset"], int(protocol["fold"]))
+
+
 def build(config: dict, base: Path) -> TrainingData:
     from trainer.data import shared
     from trainer.data.manifest import manifest_crops
@@ -38,16 +64,16 @@ def build(config: dict, base: Path) -> TrainingData:
         from auvid.errors import ConfigError
 
         raise ConfigError(f"data.root {root} does not hold the shared data (videos/, labels/)")
-    videos = shared.build_video_sets(root, cache, teacher=data["teacher"], min_confidence=data["min_confidence"],
-                                     every=data["frame_step"], clips=data["clips"])
-    videos.group = np.array([identity_of(s) for s in videos.source], dtype="U64")
-    held_out = np.isin(videos.group, list(data["val_identities"]))
     if data["protocol"]:
-        from trainer.data.protocols import fold_split
-
-        held_out = fold_split(videos.group, **data["protocol"])
-    train_sets = [videos.subset(~held_out)]
-    val = videos.subset(held_out)
+        labelled = protocol_crops(data["protocol"], base, cache, root)
+        held_out = _protocol_fold(labelled.group, data["protocol"])
+    else:
+        labelled = shared.build_video_sets(root, cache, teacher=data["teacher"], min_confidence=data["min_confidence"],
+                                           every=data["frame_step"], clips=data["clips"])
+        labelled.group = np.array([identity_of(s) for s in labelled.source], dtype="U64")
+        held_out = np.isin(labelled.group, list(data["val_identities"]))
+    train_sets = [labelled.subset(~held_out)]
+    val = labelled.subset(held_out)
     unlabelled_sets = []
     if data["fer"]:
         fer = shared.build_fer_set(root, cache, limit=data["fer_limit"])

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,17 @@ def evaluate(model: TwoViewAUModel, pixels: torch.Tensor, crops: CropSet, mirror
             "occurrence": occurrence_metrics, "frames": int(len(crops))}
 
 
+class _ViewsForward(torch.nn.Module):
+    """The training forward (per-view outputs) as a module's forward, so DDP can wrap it."""
+
+    def __init__(self, model: TwoViewAUModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model.forward_views(pixels)
+
+
 def train(config: dict, base: Path, resume: bool = False, progress: bool = True) -> Path:
     from trainer.datasets import build
 
@@ -103,13 +115,13 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         steps_per_epoch = min(steps_per_epoch, int(settings["max_steps_per_epoch"]))
     total_steps = steps_per_epoch * int(settings["epochs"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=max(total_steps, 1),
-                                                    pct_start=0.15)
     use_amp = bool(settings["amp"]) and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    train_model: torch.nn.Module = model
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # DDP must see the training forward itself to all-reduce the gradients.
+    train_model: torch.nn.Module = _ViewsForward(model)
     if distributed:
-        train_model = torch.nn.parallel.DistributedDataParallel(model)
+        train_model = torch.nn.parallel.DistributedDataParallel(train_model)
 
     history: list[dict] = []
     start_epoch = 0
@@ -122,11 +134,18 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         state = torch.load(resume_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"])
         history = json.loads(state["history"])
         torch.set_rng_state(state["rng"])
         log.info("resumed from epoch %d", start_epoch)
+    # The schedule is rebuilt from the (possibly longer) epoch count and fast-forwarded, so a
+    # resumed run can also be extended.
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings["lr"], total_steps=max(total_steps, 1),
+                                                    pct_start=0.15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "step() before optimizer.step()": intended here
+        for _ in range(min(start_epoch * steps_per_epoch, total_steps - 1)):
+            scheduler.step()
 
     generator = torch.Generator().manual_seed(int(config["seed"]) + start_epoch)
     co_reg = bool(settings["co_regularization"])
@@ -137,14 +156,30 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         sums: dict[str, float] = {}
         epoch_start = time.time()
         for step in range(steps_per_epoch):
-            idx = order[step * settings["batch_size"]:(step + 1) * settings["batch_size"]]
+            idx = order[step * settings["batch_size"]:(step + 1) * settings["batch_size"]][rank::world]
             if len(idx) < 2:
                 continue
             x = train_pixels[idx].to(device).float()
             if settings["augment"]:
                 x = augment(x, generator)
+            xu = None
+            if co_reg and unlabelled_pixels is not None:
+                u_idx = torch.randint(len(unlabelled_pixels), (settings["unlabelled_batch_size"],), generator=generator)
+                xu = unlabelled_pixels[u_idx].to(device).float()
+                if settings["augment"]:
+                    xu = augment(xu, generator)
             with torch.autocast("cuda", enabled=use_amp):
-                out_l = (train_model.module if distributed else train_model).forward_views(x) if not distributed else train_model.module.forward_views(x)
+                out_u = None
+                if distributed and xu is not None:
+                    # DDP wants one forward per backward: both batches go through together.
+                    both = train_model(torch.cat([x, xu]))
+                    n = len(x)
+                    out_l = {"logits": both["logits"][:, :n], "intensity": both["intensity"][:, :n], "weights": both["weights"]}
+                    out_u = {"logits": both["logits"][:, n:]}
+                else:
+                    out_l = train_model(x)
+                    if xu is not None:
+                        out_u = train_model(xu)
                 occ = train_occurrence[idx].to(device)
                 inten = train_intensity[idx].to(device)
                 view_losses = []
@@ -155,12 +190,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                 supervised = 0.5 * (view_losses[0] + view_losses[1])
                 mv = losses.multi_view_loss(out_l["weights"])
                 cr = losses.co_regularization_loss(out_l["logits"].float()) if co_reg else torch.zeros((), device=device)
-                if co_reg and unlabelled_pixels is not None:
-                    u_idx = torch.randint(len(unlabelled_pixels), (settings["unlabelled_batch_size"],), generator=generator)
-                    xu = unlabelled_pixels[u_idx].to(device).float()
-                    if settings["augment"]:
-                        xu = augment(xu, generator)
-                    out_u = model.forward_views(xu)
+                if out_u is not None:
                     cr = 0.5 * (cr + losses.co_regularization_loss(out_u["logits"].float()))
                 total = supervised + settings["lambda_mv"] * mv + settings["lambda_cr"] * cr
             optimizer.zero_grad(set_to_none=True)
@@ -194,7 +224,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                  "au_weights": au_weight.cpu(), "adjacency_raw": torch.as_tensor(adjacency_matrix, dtype=torch.float32)}
         save_checkpoint(out / "last.pt", model, extra)
         torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": json.dumps(history),
+                    "epoch": epoch + 1, "history": json.dumps(history),
                     "rng": torch.get_rng_state()}, resume_path)
     if rank == 0:
         (out / "metrics.json").write_text(json.dumps({"history": history, "final": history[-1] if history else None,

@@ -41,10 +41,11 @@ def read_manifest(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return [r["image"] for r in rows], intensity, occurrence
 
 
-def manifest_crops(path: Path, detector: Path, cache: Path, size: int = 112) -> CropSet:
+def manifest_crops(path: Path, detector: Path, cache: Path, size: int = 112, image_root: Path | None = None) -> CropSet:
+    """Crops of the manifest's images (paths relative to ``image_root``, default the CSV's folder)."""
     files, intensity, occurrence = read_manifest(path)
     index = {f: i for i, f in enumerate(files)}
-    crops = image_crops(path.parent, files, detector, cache, path.stem, size=size, upscale=1)
+    crops = image_crops(image_root or path.parent, files, detector, cache, path.stem, size=size, upscale=1)
     rows = [index[k] for k in crops.key]
     crops.intensity = intensity[rows]
     crops.occurrence = occurrence[rows]

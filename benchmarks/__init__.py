@@ -1,0 +1,1 @@
+"""Reproducible latency and throughput measurements of auvid (``python -m benchmarks``)."""

@@ -1,0 +1,17 @@
+import sys
+
+import click
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="A few seconds per figure (CI); no claims should be read from it.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSON results file.")
+@click.option("--video", type=click.Path(dir_okay=False), default=None, help="Clip (default: the 640x480 webcam clip).")
+@click.option("--repeats", type=int, default=None, help="Runs per figure (default 3, quick 1).")
+def cli(quick, out, video, repeats):
+    from benchmarks.run import main
+
+    sys.exit(main(quick=quick, out=out, video=video, repeats=repeats))
+
+
+cli()

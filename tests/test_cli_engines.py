@@ -1,0 +1,77 @@
+"""`auvid build-engine` on this machine, and the backends through the real CLI."""
+import json
+
+import numpy as np
+
+from engines.tensorrt_backend import tensorrt_available
+from tests.conftest import clip, needs_shared, read_csv, run_cli
+
+pytestmark = needs_shared
+
+
+def test_build_engine_without_a_gpu_builds_onnx_then_says_why_no_tensorrt(tmp_path):
+    ok, _ = tensorrt_available()
+    result = run_cli("build-engine", "--out", str(tmp_path), "--batch", "1:4:16")
+    fp32 = list(tmp_path.glob("*.fp32.onnx"))
+    fp16 = list(tmp_path.glob("*.fp16.onnx"))
+    assert len(fp32) == 1 and len(fp16) == 1
+    manifest = json.loads(fp16[0].with_suffix(".json").read_text())
+    assert manifest["precision"] == "fp16" and len(manifest["checkpoint_sha256"]) == 64
+    assert "ms at batch 1" in result.stdout and "ms at batch 4" in result.stdout
+    if ok:
+        assert result.returncode == 0 and list(tmp_path.glob("*.engine"))
+    else:
+        assert result.returncode == 4
+        assert "needs an NVIDIA GPU with the `tensorrt` extra installed" in result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+    # a second run keeps what is up to date
+    again = run_cli("build-engine", "--out", str(tmp_path), "--batch", "1:4:16")
+    assert "kept" in again.stdout
+
+
+def test_build_engine_bad_batch_is_one_line(tmp_path):
+    result = run_cli("build-engine", "--out", str(tmp_path), "--batch", "8:1:2")
+    assert result.returncode == 2 and "min <= opt <= max" in result.stderr
+
+
+def test_process_with_a_built_onnx_model(tmp_path):
+    run_cli("build-engine", "--out", str(tmp_path))
+    fp16 = next(tmp_path.glob("*.fp16.onnx"))
+    out = tmp_path / "a.csv"
+    result = run_cli("process", str(clip("single_face.mp4")), "--out", str(out), "--model", str(fp16), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert len(read_csv(out)) == 72
+
+
+def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
+    """Same clip, same pipeline, two backends: traces agree within 1e-3 (FP32 both; the CSV
+    rounds to 0.01, so this is what a user sees: identical files but for rounding ties)."""
+    tables = {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.csv"
+        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend,
+                         *(["--model", "auvid/models/default/auvid-default.pt"] if backend == "torch" else []), "--quiet")
+        assert result.returncode == 0, result.stderr
+        tables[backend] = read_csv(out)
+    a, b = tables["torch"], tables["onnxruntime"]
+    assert len(a) == len(b) == 78
+    columns = [c for c in a.columns if c.endswith("_r")]
+    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() <= 0.0101
+    occurrence = [c for c in a.columns if c.endswith("_c")]
+    assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.005
+
+
+def test_benchmark_quick_mode_runs_and_prints_figures(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import MODELS, REPO
+
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], capture_output=True,
+                            text=True, cwd=REPO, timeout=600, env={**__import__("os").environ, "AUVID_MODELS_DIR": str(MODELS)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fps" in result.stdout and "latency p50" in result.stdout and "peak RSS" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["offline"]["tracking"]["fps"]["median"] > 0 and data["live"]["latency_ms"]["p99"]["median"] > 0
+    assert {"1", "8", "32"} <= set(data["model"]["onnxruntime-fp32-1thread"])

@@ -1,0 +1,82 @@
+"""`auvid live` in a real pseudo-terminal: the screen, Ctrl-C, dropped frames, camera errors."""
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
+
+pytestmark = needs_shared
+
+
+def _run_in_pty(args, seconds: float, interrupt: bool = True) -> tuple[int, str]:
+    master, slave = pty.openpty()
+    env = dict(os.environ, AUVID_MODELS_DIR=str(MODELS), COLUMNS="80", LINES="24", TERM="xterm-256color")
+    process = subprocess.Popen([sys.executable, "-m", "auvid.cli", *args], stdin=slave, stdout=slave, stderr=slave,
+                               env=env, cwd=REPO, start_new_session=True)
+    os.close(slave)
+    output = b""
+    deadline = time.time() + seconds
+    sent = False
+    while True:
+        if interrupt and not sent and time.time() > deadline:
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+            sent = True
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+        if time.time() > deadline + 30:
+            process.kill()
+            break
+    process.wait(timeout=30)
+    os.close(master)
+    return process.returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
+
+
+def test_live_screen_shows_bars_and_fps_and_ctrl_c_leaves_a_complete_csv(tmp_path):
+    out = tmp_path / "live.csv"
+    code, screen = _run_in_pty(["live", "--camera", str(clip("2015-10-15-15-14.avi")), "--realtime",
+                                "--out", str(out)], seconds=6)
+    assert code == 130, screen[-2000:]
+    assert re.search(r"\d+\.\d fps", screen) and "AU12" in screen and "█" in screen
+    assert "latency p50" in screen and "dropped" in screen
+    assert "Traceback" not in screen
+    table = read_csv(out)  # the final name: a complete file
+    assert len(table) > 60 and table["frame"].is_monotonic_increasing
+    assert (table["success"] == 1).mean() > 0.95
+
+
+def test_a_slow_analyser_drops_frames_instead_of_queueing(tmp_path):
+    out = tmp_path / "live.csv"
+    code, screen = _run_in_pty(["live", "--camera", str(clip("single_face.mp4")), "--realtime", "--out", str(out),
+                                "--slow-ms", "80"], seconds=60, interrupt=False)
+    assert code == 0, screen[-2000:]
+    dropped = int(re.search(r"(\d+) dropped;", screen).group(1))
+    table = read_csv(out)
+    assert dropped > 20 and len(table) + dropped == 72
+    latency_p99 = float(re.search(r"p99 ([\d.]+) ms", screen.split("stopped after")[-1]).group(1))
+    assert latency_p99 < 400  # bounded: never more than about one frame of backlog
+
+
+def test_camera_failures_are_one_line(tmp_path):
+    result = run_cli("live", "--camera", "7")
+    assert result.returncode == 2 and "could not be opened" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("live", "--camera", "rtsp://127.0.0.1:9/none", timeout=60)  # nothing listens there
+    assert result.returncode == 2 and "could not be opened" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("live", "--camera", str(clip("single_face.mp4")))
+    assert result.returncode == 2 and "--realtime" in result.stderr
+    result = run_cli("live", "--camera", str(clip("single_face.mp4")), "--realtime", "--show",
+                     env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert result.returncode == 2 and "needs a display" in result.stderr

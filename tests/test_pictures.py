@@ -1,0 +1,43 @@
+"""`auvid plot` and `auvid process --overlay`, checked as pictures."""
+import cv2
+import numpy as np
+
+from auvid.sources import VideoFileSource
+from tests.conftest import clip, needs_shared, run_cli
+
+pytestmark = needs_shared
+
+
+def test_overlay_video_has_every_frame_and_drawn_boxes(tmp_path):
+    out, overlay = tmp_path / "a.csv", tmp_path / "a.mp4"
+    result = run_cli("process", str(clip("single_face.mp4")), "--out", str(out), "--overlay", str(overlay))
+    assert result.returncode == 0, result.stderr
+    frames = [f.image for f in VideoFileSource(overlay)]
+    originals = [f.image for f in VideoFileSource(clip("single_face.mp4"))]
+    assert len(frames) == len(originals) == 72
+    assert frames[0].shape == originals[0].shape
+    difference = np.abs(frames[10].astype(int) - originals[10].astype(int)).mean(axis=2)
+    assert (difference > 60).mean() > 0.002  # boxes and bars were drawn ...
+    assert (difference > 60).mean() < 0.2  # ... on the picture, which is otherwise intact
+
+
+def test_plot_has_the_expected_size_and_content(tmp_path):
+    out = tmp_path / "a.csv"
+    assert run_cli("process", str(clip("multi_face.avi")), "--out", str(out), "--quiet", "--max-frames", "120").returncode == 0
+    png = tmp_path / "a.png"
+    result = run_cli("plot", str(out), "--out", str(png), "--aus", "AU01,AU12,AU25")
+    assert result.returncode == 0, result.stderr
+    image = cv2.imread(str(png))
+    assert image.shape == (int(round((0.9 * 3 + 1.2) * 100)), 1000, 3)
+    assert image.std() > 20 and (image < 128).mean() > 0.01  # lines and text, not a blank canvas
+    colours = {tuple(int(v) // 32 for v in p) for p in image.reshape(-1, 3)[::7]}
+    assert len(colours) > 8  # several faces -> several line colours
+
+
+def test_plot_bad_inputs(tmp_path):
+    result = run_cli("plot", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 2 and "no such file" in result.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    result = run_cli("plot", str(bad), "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 2 and "not an AU CSV" in result.stderr

@@ -1,0 +1,107 @@
+"""Training data adapters on real shared frames: teacher CSVs, manifests, BP4D/DISFA layouts."""
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import LABELS, MODELS, clip, needs_shared
+from trainer.data.crops import video_crops
+from trainer.data.identities import identity_of
+from trainer.data.manifest import manifest_crops, read_manifest
+from trainer.data.openface_csv import read_openface_csv
+from trainer.data.protocols import BP4D_FOLDS, DISFA_FOLDS, bp4d_rows, disfa_rows, fold_split, write_manifest
+
+pytestmark = needs_shared
+DETECTOR = MODELS / "face_detection_yunet_2023mar.onnx"
+
+
+def test_openface_csv_reader():
+    labels = read_openface_csv(LABELS / "d0.static.csv")
+    assert labels.intensity.shape == (78, 17) and labels.occurrence.shape == (78, 18)
+    assert labels.landmarks.shape == (78, 68, 2) and labels.valid().sum() >= 77
+
+
+def test_identities_group_the_same_person():
+    assert identity_of("mead_M030_happy") == identity_of("mead_M030_sad") == "mead_M030"
+    assert identity_of("retalking_face3") == identity_of("sadtalker_WDA_AOC")
+    assert identity_of("d0") == "d0"
+
+
+def test_video_crops_pair_each_label_with_the_right_face(tmp_path):
+    crops = video_crops(clip("d0.mp4"), LABELS / "d0.static.csv", "d0", DETECTOR, tmp_path)
+    labels = read_openface_csv(LABELS / "d0.static.csv")
+    assert 70 <= len(crops) <= 78 and crops.crops.shape[1:] == (112, 112)
+    rows = [int(k) - 1 for k in crops.key]
+    np.testing.assert_array_equal(crops.intensity, labels.intensity[rows])
+    again = video_crops(clip("d0.mp4"), LABELS / "d0.static.csv", "d0", DETECTOR, tmp_path)  # from the cache
+    np.testing.assert_array_equal(again.crops, crops.crops)
+
+
+def _frames(name: str, count: int):
+    from auvid.sources import VideoFileSource
+
+    return [f.image for f in VideoFileSource(clip(name), max_frames=count)]
+
+
+def test_generic_manifest_with_unknowns(tmp_path):
+    images = _frames("single_face.mp4", 3)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(tmp_path / f"f{i}.jpg"), image)
+    manifest = tmp_path / "noisy.csv"
+    manifest.write_text("image,AU12,AU06_c,AU25_r\nf0.jpg,1,,3.5\nf1.jpg,0,1,0\nf2.jpg,-1,0,\n")
+    files, intensity, occurrence = read_manifest(manifest)
+    assert files == ["f0.jpg", "f1.jpg", "f2.jpg"]
+    from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
+
+    assert occurrence[:, OCCURRENCE_AUS.index("AU12")].tolist() == [1, 0, -1]
+    assert occurrence[:, OCCURRENCE_AUS.index("AU06")].tolist() == [-1, 1, 0]
+    assert intensity[0, INTENSITY_AUS.index("AU25")] == 3.5 and np.isnan(intensity[2, INTENSITY_AUS.index("AU25")])
+    crops = manifest_crops(manifest, DETECTOR, tmp_path / "cache")
+    assert len(crops) == 3 and crops.occurrence[0, OCCURRENCE_AUS.index("AU12")] == 1
+
+
+def test_folds_are_subject_exclusive_and_cover_the_datasets():
+    for folds, n in ((BP4D_FOLDS, 41), (DISFA_FOLDS, 27)):
+        subjects = [s for fold in folds for s in fold]
+        assert len(subjects) == len(set(subjects)) == n
+    subjects = np.array(["F001", "M011", "F007", "F001"])
+    assert fold_split(subjects, "bp4d", 1).tolist() == [True, False, False, True]
+    assert fold_split(subjects, "bp4d", 3).tolist() == [False, False, True, False]
+
+
+def test_bp4d_layout_on_a_small_real_tree(tmp_path):
+    images = _frames("d3.mp4", 4)
+    for subject, task in (("F001", "T1"), ("M011", "T2")):
+        folder = tmp_path / "images" / subject / task
+        folder.mkdir(parents=True)
+        for i, image in enumerate(images[:2], start=1):
+            cv2.imwrite(str(folder / f"{i:04d}.jpg"), image)
+    labels = tmp_path / "AUCoding" / "AU_OCC"
+    labels.mkdir(parents=True)
+    (labels / "F001_T1.csv").write_text("frame,1,2,4,6,7,10,12,14,15,17,23,24\n1,1,0,0,1,1,0,1,0,0,0,0,0\n2,0,0,9,0,0,0,0,0,0,0,0,0\n3,1,1,1,1,1,1,1,1,1,1,1,1\n")
+    (labels / "M011_T2.csv").write_text("frame,1,2,4,6,7,10,12,14,15,17,23,24\n1,0,0,0,0,0,0,1,0,0,0,0,0\n2,0,1,0,0,0,0,0,0,0,0,0,0\n")
+    rows = bp4d_rows(tmp_path)
+    assert len(rows) == 4  # frame 3 of F001 has no image
+    first = rows[0]
+    assert first["subject"] == "F001" and first["AU01_c"] == 1 and first["AU12_c"] == 1
+    assert rows[1]["AU04_c"] == -1  # 9 = not coded
+    manifest = write_manifest(rows, tmp_path / "bp4d.csv")
+    with open(manifest) as handle:
+        header = next(csv.reader(handle))
+    assert header[0] == "image" and "AU24_c" in header
+
+
+def test_disfa_layout_on_a_small_real_tree(tmp_path):
+    images = _frames("d9.mp4", 3)
+    folder = tmp_path / "images" / "SN001"
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images, start=1):
+        cv2.imwrite(str(folder / f"{i}.png"), image)
+    labels = tmp_path / "ActionUnit_Labels" / "SN001"
+    labels.mkdir(parents=True)
+    (labels / "SN001_au12.txt").write_text("1,0\n2,3\n3,5\n")
+    (labels / "SN001_au25.txt").write_text("1,1\n2,2\n3,0\n")
+    rows = disfa_rows(tmp_path)
+    assert [r["AU12_r"] for r in rows] == [0, 3, 5] and rows[0]["subject"] == "SN001"
+    assert fold_split(np.array([r["subject"] for r in rows]), "disfa", 1).all()

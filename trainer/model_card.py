@@ -1,0 +1,111 @@
+"""Writes a model card (MODEL_CARD.md) from a checkpoint's own record: data, config, metrics on
+held-out people, and the ablation run when one is given. Numbers come only from the files."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from trainer.checkpoint import file_sha256
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def write_card(checkpoint: Path, out: Path, command: str, ablation: Path | None = None, minutes: float | None = None) -> Path:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    config = json.loads(state["train_config"])
+    metrics = json.loads(state["metrics"])
+    data = json.loads(state["data"])
+    history = json.loads(state["history"])
+    lines = [
+        "# auvid default model",
+        "",
+        "A two-view MLCR model (Niu et al., NeurIPS 2019: two feature generators, GCN-refined per-AU classifiers,",
+        "multi-view and co-regularization losses) distilled from the OpenFace 2.0.6 teacher, as FG2020's",
+        "noisy-label pre-training recipe does. It predicts OpenFace's 17 AU intensities (0-5) and 18 AU occurrences.",
+        "",
+        "## Files",
+        f"- `auvid-default.onnx` + `auvid-default.json`: the fused inference graph (normalisation, both views, the GCN-derived",
+        "  classifiers, mirror and view averaging, sigmoid) and its manifest; what `auvid process` runs by default.",
+        f"- `auvid-default.pt`: the checkpoint (sha256 `{file_sha256(checkpoint)}`), `torch.load(weights_only=True)`.",
+        "",
+        "## Data and teacher",
+        f"- Teacher: {data['teacher']} (per-frame, no person calibration), not human FACS codes.",
+        f"- Training faces: {data['train_faces']} ({len(data['train_sources'])} sources: shared talking-head clips and FER2013 faces with teacher labels);",
+        f"  unlabelled pool for co-regularization: {data['unlabelled_faces']} FER2013 faces the teacher failed on.",
+        f"- Held-out validation: {data['val_faces']} frames of {len(data['val_identities'])} identities never seen in training:",
+        f"  {', '.join(data['val_identities'])}.",
+        "- Splits are by person (clips of one person are grouped, see `trainer/data/identities.py`), never by frame.",
+        "- Faces are cropped by auvid's own YuNet detector, tracker and 5-point aligner, the same code `auvid process` runs.",
+        "",
+        "## Configuration",
+        "```json",
+        json.dumps({k: config[k] for k in ("model", "train")}, indent=1),
+        "```",
+        "",
+        "Reproduce (about " + (f"{minutes:.0f}" if minutes else "?") + " minutes on a 2-core CPU):",
+        "```",
+        command,
+        "```",
+        "",
+        "## Held-out metrics (unseen people, all frames pooled, vs the teacher)",
+        "",
+        f"Mean over the 17 intensity AUs: **PCC {_fmt(metrics['summary']['mean_pcc'])}**, CCC {_fmt(metrics['summary']['mean_ccc'])}, "
+        f"ICC(3,1) {_fmt(metrics['summary']['mean_icc'])}, MAE {_fmt(metrics['summary']['mean_mae'])}; "
+        f"occurrence F1 {_fmt(metrics['summary']['mean_f1'])} (18 AUs). {metrics['frames']} frames.",
+        "",
+        "| AU | PCC | CCC | ICC(3,1) | MAE | F1 | teacher base rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for au, values in metrics["intensity"].items():
+        occurrence = metrics["occurrence"].get(au, {})
+        lines.append(f"| {au} | {_fmt(values['pcc'])} | {_fmt(values['ccc'])} | {_fmt(values['icc'])} | {_fmt(values['mae'])} | "
+                     f"{_fmt(occurrence.get('f1'))} | {_fmt(occurrence.get('base_rate'), 2)} |")
+    for au, values in metrics["occurrence"].items():
+        if au not in metrics["intensity"]:
+            lines.append(f"| {au} | - | - | - | - | {_fmt(values['f1'])} | {_fmt(values['base_rate'], 2)} |")
+    lines += ["", "Training history (validation between epochs uses every 4th held-out frame without mirroring):", "",
+              "| epoch | train loss | val PCC | val MAE | val F1 | seconds |", "|---|---|---|---|---|---|"]
+    for record in history:
+        lines.append(f"| {record['epoch']} | {_fmt(record['train'].get('loss'))} | {_fmt(record['val'].get('mean_pcc'))} | "
+                     f"{_fmt(record['val'].get('mean_mae'))} | {_fmt(record['val'].get('mean_f1'))} | {record['seconds']:.0f} |")
+    if ablation:
+        other = torch.load(ablation, map_location="cpu", weights_only=True)
+        other_metrics = json.loads(other["metrics"])["summary"]
+        other_config = json.loads(other["train_config"])["train"]
+        lines += ["", "## Ablation: co-regularization + unlabelled pool", "",
+                  "Same split, seed, schedule and architecture; only `co_regularization` and `use_unlabelled` differ.", "",
+                  "| run | co-reg | unlabelled | PCC | CCC | MAE | F1 |", "|---|---|---|---|---|---|---|",
+                  f"| shipped | {config['train']['co_regularization']} | {config['train']['use_unlabelled']} | "
+                  f"{_fmt(metrics['summary']['mean_pcc'])} | {_fmt(metrics['summary']['mean_ccc'])} | "
+                  f"{_fmt(metrics['summary']['mean_mae'])} | {_fmt(metrics['summary']['mean_f1'])} |",
+                  f"| ablation | {other_config['co_regularization']} | {other_config['use_unlabelled']} | "
+                  f"{_fmt(other_metrics['mean_pcc'])} | {_fmt(other_metrics['mean_ccc'])} | {_fmt(other_metrics['mean_mae'])} | "
+                  f"{_fmt(other_metrics['mean_f1'])} |"]
+    lines += ["", "## Licence terms inherited",
+              "- The labels are outputs of OpenFace 2.0.6, whose licence allows academic, non-commercial research use only;",
+              "  several training clips carry the same terms (OpenFace samples), and FER2013 is for research use.",
+              "- So this model is for **non-commercial research use only**. The auvid code is separate from these terms.",
+              "", "## Limits",
+              "- It imitates a teacher: where OpenFace is wrong, this model learned to be wrong the same way.",
+              "- Grey 96x96 crops: fine-grained cues (AU14 dimples, AU23 lip tightening) are harder than brow and mouth opening.",
+              "- No person calibration: OpenFace's dynamic models subtract a per-person neutral; auvid's traces do not.", ""]
+    out.write_text("\n".join(lines))
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--command", required=True)
+    parser.add_argument("--ablation", type=Path)
+    parser.add_argument("--minutes", type=float)
+    args = parser.parse_args()
+    print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes))
