@@ -27,7 +27,7 @@ def _latency_ms(engine, batch: int, size: int, repeats: int = 30) -> float:
 
 def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str | None, workspace_mb: int,
               force: bool) -> int:
-    from rich.console import Console
+    import click
 
     from engines.export import export_onnx
     from engines.manifest import Manifest, manifest_path_for, sha256_file
@@ -36,7 +36,6 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
     from engines.tensorrt_backend import tensorrt_available
     from engines.trt_build import parse_batch
 
-    console = Console()
     batch = parse_batch(batch_spec)
     checkpoint_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if not checkpoint_path.is_file():
@@ -57,13 +56,14 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
         with OnnxRuntimeEngine(target) as engine:
             b1 = _latency_ms(engine, 1, engine.input_size)
             bopt = _latency_ms(engine, batch["opt"], engine.input_size)
-        console.print(f"{'kept' if up_to_date else 'built'} {target} (ONNX {variant}): "
-                      f"ONNX Runtime CPU {b1:.2f} ms at batch 1, {bopt:.2f} ms at batch {batch['opt']}")
+            where = engine.description
+        # Plain output, not rich: paths must not be wrapped or read as markup.
+        click.echo(f"{'kept' if up_to_date else 'built'} {target} (ONNX {variant}): "
+                   f"{b1:.2f} ms at batch 1, {bopt:.2f} ms at batch {batch['opt']} on {where}")
     ok, why = tensorrt_available()
     if not ok:
-        console.print(f"auvid: error: the TensorRT step needs an NVIDIA GPU with the `tensorrt` extra installed "
-                      f"({why}); the ONNX models above run on ONNX Runtime (--model {built['fp32']})",
-                      style="red", highlight=False)
+        click.echo(f"auvid: error: the TensorRT step needs an NVIDIA GPU with the `tensorrt` extra installed "
+                   f"({why}); the ONNX models above run on ONNX Runtime (--model {built['fp32']})", err=True)
         return 4
     from engines.tensorrt_backend import TensorRTEngine
     from engines.trt_build import build_engine
@@ -72,6 +72,6 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
     with TensorRTEngine(engine_path) as engine:
         b1 = _latency_ms(engine, 1, engine.input_size)
         bopt = _latency_ms(engine, batch["opt"], engine.input_size)
-    console.print(f"built {engine_path} (TensorRT {precision}, batch {batch_spec}): {b1:.3f} ms at batch 1, "
-                  f"{bopt:.3f} ms at batch {batch['opt']}")
+    click.echo(f"built {engine_path} (TensorRT {precision}, batch {batch_spec}): {b1:.3f} ms at batch 1, "
+               f"{bopt:.3f} ms at batch {batch['opt']}")
     return 0

@@ -13,12 +13,10 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from auvid.frames import Face, FaceResult, Frame, FrameResult
-from auvid.stats import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +71,6 @@ class Analyzer:
             self.landmarker = FanLandmarker()
         self.aligner = Aligner(engine.input_size)
         self.smoother = FaceSmoother(enabled=self.options.smooth)
-        self.stage_times = StageTimes()
         self.frames_done = 0
         self.faces_done = 0
 
@@ -113,17 +110,7 @@ class Analyzer:
             return
         from auvid.sources import Prefetch
 
-        class _Stage:
-            def __init__(self, it):
-                self._it = it
-                self.stats = None
-                self.fps = 0.0
-                self.frame_count = 0
-
-            def __iter__(self):
-                return iter(self._it)
-
-        yield from Prefetch(_Stage(stream), depth=4)
+        yield from Prefetch(stream, depth=4)
 
     def run(self, frames: Iterable[Frame], batch_frames: int | None = None, threaded: bool = True) -> Iterator[FrameResult]:
         """Results in frame order. ``frames`` is any iterable of :class:`Frame` (a source)."""
@@ -179,6 +166,3 @@ class Analyzer:
                 results.append(FaceResult(face, intensity[i], prob[i]))
         return FrameResult(frame.index, 0.0, results, {})
 
-
-def describe_source(path: str | Path) -> str:
-    return str(path)

@@ -208,10 +208,11 @@ class Prefetch:
     """Runs a source in its own thread, up to ``depth`` frames ahead of the consumer."""
 
     def __init__(self, source, depth: int = 8) -> None:
+        """``source``: any iterable; a frame source's stats, fps and frame count show through."""
         self.source = source
-        self.stats = source.stats
-        self.fps = source.fps
-        self.frame_count = source.frame_count
+        self.stats = getattr(source, "stats", None)
+        self.fps = getattr(source, "fps", 0.0)
+        self.frame_count = getattr(source, "frame_count", 0)
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
 

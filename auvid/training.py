@@ -21,6 +21,7 @@ def run_train(config_path: str | None, overrides, resume: bool, export: bool) ->
     trainer_log = logging.getLogger("trainer")
     trainer_log.setLevel(logging.INFO)
     trainer_log.addHandler(handler)
+    trainer_log.propagate = False  # the root handler would print every line a second time
     config = load_config(config_path or DEFAULT_CONFIG, overrides)
     base = Path.cwd()
     checkpoint = train(config, base, resume=resume)

@@ -24,7 +24,10 @@ def test_loss_falls_and_beats_a_constant_predictor(smoke_run):
     assert history[-1]["train"]["loss"] < 0.8 * history[0]["train"]["loss"]
     state = torch.load(smoke_run / "last.pt", weights_only=True)
     final = json.loads(state["metrics"])
-    assert final["summary"]["mean_pcc"] > 0.2  # a constant has no correlation at all
+    # A constant has no correlation at all; the untrained model's first epoch barely any (0.08 when
+    # this was written, 0.25 after five epochs): demand real learning, with room for platform noise.
+    assert final["summary"]["mean_pcc"] > 0.15
+    assert final["summary"]["mean_pcc"] > history[0]["val"]["mean_pcc"] + 0.08
     # ... and a lower error than always predicting the training set's mean intensity
     from trainer.loop import resize_crops  # noqa: F401  (the loop's own preprocessing)
     from trainer.config import load_config
@@ -38,8 +41,8 @@ def test_loss_falls_and_beats_a_constant_predictor(smoke_run):
 
 def test_checkpoint_is_self_contained(smoke_run):
     state = torch.load(smoke_run / "last.pt", weights_only=True)
-    assert state["adjacency"].shape == (18, 18) and state["model_config"]["input_size"] == 48
-    assert json.loads(state["data"])["val_identities"] == ["d12"]
+    assert state["adjacency"].shape == (18, 18) and state["model_config"]["input_size"] == 64
+    assert json.loads(state["data"])["val_identities"] == ["d12", "d9"]
     assert (smoke_run / "model.onnx").is_file() and (smoke_run / "model.json").is_file()
 
 
@@ -49,15 +52,15 @@ def test_eval_prints_per_au_metrics(smoke_run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "AU12" in result.stdout and "PCC" in result.stdout
     metrics = json.loads(out.read_text())
-    assert set(metrics["identities"]) == {"d12"} and metrics["frames"] > 100
+    assert set(metrics["identities"]) == {"d9", "d12"} and metrics["frames"] > 500
 
 
 def test_resume_continues_from_the_last_epoch(smoke_run):
     result = run_cli("train", "--config", "trainer/configs/smoke.yaml", "--set", f"out={smoke_run}",
-                     "--set", "train.epochs=5", "--resume", "--no-export", timeout=600)
+                     "--set", "train.epochs=6", "--resume", "--no-export", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     history = json.loads((smoke_run / "metrics.json").read_text())["history"]
-    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6]
 
 
 def test_bad_config_is_one_line():

@@ -105,3 +105,24 @@ def test_disfa_layout_on_a_small_real_tree(tmp_path):
     rows = disfa_rows(tmp_path)
     assert [r["AU12_r"] for r in rows] == [0, 3, 5] and rows[0]["subject"] == "SN001"
     assert fold_split(np.array([r["subject"] for r in rows]), "disfa", 1).all()
+
+
+def test_config_overrides_read_lists_and_reject_unknown_keys():
+    from auvid.errors import ConfigError
+    from trainer.config import load_config
+
+    config = load_config(None, ["data.val_identities=[d9, d12]", "train.epochs=2", "train.amp=false"])
+    assert config["data"]["val_identities"] == ["d9", "d12"]
+    assert config["train"]["epochs"] == 2 and config["train"]["amp"] is False
+    with pytest.raises(ConfigError, match="unknown config key"):
+        load_config(None, ["train.epoch=2"])
+
+
+def test_a_validation_person_not_in_the_data_is_a_one_line_error(tmp_path):
+    from tests.conftest import run_cli
+
+    result = run_cli("train", "--set", "data.clips=[d12]", "--set", "data.val_identities=[nobody]",
+                     "--set", "data.fer=false", "--set", f"out={tmp_path}", "--no-export")
+    assert result.returncode != 0
+    assert "data.val_identities names people not in the selected clips: nobody" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -98,6 +98,13 @@ def _parse_value(raw: str) -> Any:
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
+        if raw.strip().startswith(("[", "{")):  # YAML flow style: [d9, d12] without quotes
+            import yaml
+
+            try:
+                return yaml.safe_load(raw)
+            except yaml.YAMLError:
+                raise ConfigError(f"cannot read {raw!r} as a list or mapping") from None
         lowered = raw.lower()
         if lowered in ("true", "false"):
             return lowered == "true"

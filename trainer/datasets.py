@@ -72,6 +72,7 @@ def build(config: dict, base: Path) -> TrainingData:
                                            every=data["frame_step"], clips=data["clips"])
         labelled.group = np.array([identity_of(s) for s in labelled.source], dtype="U64")
         held_out = np.isin(labelled.group, list(data["val_identities"]))
+    labelled_groups = labelled.group
     train_sets = [labelled.subset(~held_out)]
     val = labelled.subset(held_out)
     unlabelled_sets = []
@@ -87,7 +88,17 @@ def build(config: dict, base: Path) -> TrainingData:
         folder = resolve(folder, base)
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".png", ".jpeg"})
         unlabelled_sets.append(image_crops(folder, files, detector, cache, folder.name, upscale=1))
+    from auvid.errors import ConfigError
+
+    if not data["protocol"]:
+        unknown = set(data["val_identities"]) - set(np.unique(labelled_groups).tolist())
+        if unknown:
+            raise ConfigError(f"data.val_identities names people not in the selected clips: {', '.join(sorted(unknown))}")
+    if len(val) == 0:
+        raise ConfigError("the validation split is empty: set data.val_identities (or a protocol fold)")
     train = CropSet.concat(train_sets)
+    if len(train) == 0:
+        raise ConfigError("the training split is empty: every labelled face is in the validation split")
     unlabelled = CropSet.concat(unlabelled_sets) if unlabelled_sets else None
     overlap = set(np.unique(train.group)) & set(np.unique(val.group))
     if overlap:
