@@ -153,6 +153,8 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     elapsed = time.perf_counter() - started
     written = sink.close(complete=True) if sink else None
     lat = percentiles(latencies)
+    if not console.is_terminal:
+        console.line()  # a non-terminal Live leaves its last frame without a newline
     console.print(f"{'interrupted' if interrupted else 'stopped'} after {elapsed:.1f} s: {frames} frames analysed, "
                   f"{source.stats.dropped} dropped; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
                   f"p99 {lat['p99']:.1f} ms" + (f"; wrote {written}" if written else ""))

@@ -81,7 +81,7 @@ class VideoFileSource:
                     timestamp = av_frame.time
                     if timestamp is None:
                         timestamp = (index - 1) / self.fps
-                    image = av_frame.to_ndarray(format="bgr24")
+                    image = _to_bgr(av_frame)
                     self.stats.frames = index
                     if getattr(av_frame, "is_corrupt", False):
                         self.stats.corrupt_frames += 1
@@ -99,6 +99,21 @@ class VideoFileSource:
             self._container.close()
         if index == 0 and not self.stats.ended_early:
             raise InputError(f"{self.path}: no frame could be decoded")
+
+
+def _to_bgr(av_frame) -> np.ndarray:
+    """BGR pixels of a decoded frame.
+
+    For limited-range 4:2:0 video (nearly all camera and web video) OpenCV's I420 conversion is
+    several times faster than swscale's (0.6 vs 2.5 ms per 640x480 frame here, where decoding
+    itself takes 0.25 ms); both use BT.601 coefficients and agree within a grey level or two.
+    """
+    if (av_frame.format.name == "yuv420p" and av_frame.color_range != 2  # 2: full (JPEG) range
+            and av_frame.width % 2 == 0 and av_frame.height % 2 == 0):
+        import cv2
+
+        return cv2.cvtColor(av_frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return av_frame.to_ndarray(format="bgr24")
 
 
 class ImageFolderSource:

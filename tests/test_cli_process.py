@@ -166,3 +166,16 @@ def test_ctrl_c_keeps_the_rows_and_says_so(tmp_path):
     table = read_csv(partial)
     assert 10 < len(table) < 1008
     assert table["frame"].tolist() == list(range(1, len(table) + 1))  # whole rows, in order
+
+
+def test_the_runtime_path_does_not_import_torch(tmp_path):
+    """ARCHITECTURE.md: `auvid process` on an ONNX model must not need torch (nor the trainer)."""
+    code = ("import sys\nfrom auvid.cli import main\n"
+            f"sys.argv = ['auvid', 'process', {str(clip('single_face.mp4'))!r}, '--out', {str(tmp_path / 'a.csv')!r}, '--quiet']\n"
+            "try:\n    main()\nexcept SystemExit as exit_:\n    assert exit_.code in (0, None), exit_.code\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'trainer')))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                            env={**os.environ, "AUVID_MODELS_DIR": str(MODELS)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "a.csv").is_file()
