@@ -80,3 +80,48 @@ def test_camera_failures_are_one_line(tmp_path):
     result = run_cli("live", "--camera", str(clip("single_face.mp4")), "--realtime", "--show",
                      env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert result.returncode == 2 and "needs a display" in result.stderr
+
+
+def test_a_stream_that_disappears_mid_run_keeps_what_was_recorded(tmp_path):
+    """A real network camera stand-in: an HTTP MPEG-TS stream whose server hangs up after 40%."""
+    import functools
+    import http.server
+    import threading
+
+    import av
+
+    stream_file = tmp_path / "camera.ts"
+    with av.open(str(clip("2015-10-15-15-14.avi"))) as source, av.open(str(stream_file), "w", format="mpegts") as sink:
+        video = source.streams.video[0]
+        out_stream = sink.add_stream_from_template(video)
+        for packet in source.demux(video):
+            if packet.dts is not None:
+                packet.stream = out_stream
+                sink.mux(packet)
+    payload = stream_file.read_bytes()[: stream_file.stat().st_size * 2 // 5]
+
+    class HangsUp(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangsUp)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "live.csv"
+        result = run_cli("live", "--camera", f"http://127.0.0.1:{server.server_address[1]}/camera.ts",
+                         "--out", str(out), timeout=120)
+    finally:
+        server.shutdown()
+    assert result.returncode == 2, result.stderr
+    assert "stopped delivering frames; what was recorded is kept" in result.stderr
+    assert "Traceback" not in result.stderr
+    table = read_csv(out)
+    # the stream arrives faster than real time, so the newest-frame rule drops most of it
+    assert len(table) >= 10 and (table["success"] == 1).mean() > 0.9
+    assert table["frame"].iloc[-1] > 300  # frame numbers count what the camera delivered
