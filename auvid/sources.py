@@ -219,24 +219,30 @@ class RealtimeReplay:
 _END = object()
 
 
-class Prefetch:
-    """Runs a source in its own thread, up to ``depth`` frames ahead of the consumer."""
+class _Background:
+    """Runs a source in its own thread; subclasses choose how frames are handed over.
 
-    def __init__(self, source, depth: int = 8) -> None:
+    ``_offer`` hands one frame to the consumer side, ``_finish`` hands over the end marker or the
+    producer's exception (never dropped), ``_take`` blocks for the next item, ``_release`` wakes a
+    producer blocked in ``_offer`` so it can see the stop flag.
+    """
+
+    thread_name = "auvid-source"
+
+    def __init__(self, source) -> None:
         """``source``: any iterable; a frame source's stats, fps and frame count show through."""
         self.source = source
         self.stats = getattr(source, "stats", None)
         self.fps = getattr(source, "fps", 0.0)
         self.frame_count = getattr(source, "frame_count", 0)
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
 
     def __iter__(self) -> Iterator[Frame]:
-        thread = threading.Thread(target=self._run, name="auvid-decode", daemon=True)
+        thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         thread.start()
         try:
             while True:
-                item = self._queue.get()
+                item = self._take()
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
@@ -245,7 +251,7 @@ class Prefetch:
         finally:
             self._stop.set()
             while thread.is_alive():
-                _drain(self._queue)
+                self._release()
                 thread.join(timeout=0.05)
 
     def _run(self) -> None:
@@ -253,70 +259,73 @@ class Prefetch:
             for frame in self.source:
                 if self._stop.is_set():
                     return
-                self._put(frame)
+                self._offer(frame)
         except BaseException as exc:  # handed to the consumer thread, which re-raises it
-            self._put(exc)
-        self._put(_END)
+            self._finish(exc)
+            return
+        self._finish(_END)
 
-    def _put(self, item) -> None:
+    def _offer(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def _finish(self, item) -> None:
+        raise NotImplementedError
+
+    def _take(self):
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        pass
+
+
+class Prefetch(_Background):
+    """Decodes up to ``depth`` frames ahead of the consumer (offline: nothing is ever dropped)."""
+
+    thread_name = "auvid-decode"
+
+    def __init__(self, source, depth: int = 8) -> None:
+        super().__init__(source)
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+
+    def _offer(self, frame) -> None:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                self._queue.put(frame, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
+    _finish = _offer
 
-class LatestFrame:
-    """Runs a live source in its own thread and always hands over the newest frame.
+    def _take(self):
+        return self._queue.get()
+
+    def _release(self) -> None:
+        _drain(self._queue)
+
+
+class LatestFrame(_Background):
+    """Always hands over the newest frame of a live source.
 
     Frames the consumer was too slow to take are dropped and counted, never queued, so latency
     cannot grow without bound.
     """
 
+    thread_name = "auvid-capture"
+
     def __init__(self, source) -> None:
-        self.source = source
-        self.stats = source.stats
-        self.fps = source.fps
-        self.frame_count = source.frame_count
+        super().__init__(source)
         self._lock = threading.Condition()
         self._latest: Frame | BaseException | object | None = None
-        self._stop = threading.Event()
 
-    def __iter__(self) -> Iterator[Frame]:
-        thread = threading.Thread(target=self._run, name="auvid-capture", daemon=True)
-        thread.start()
-        try:
-            while True:
-                with self._lock:
-                    while self._latest is None:
-                        self._lock.wait(timeout=0.1)
-                    item, self._latest = self._latest, None
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self._stop.set()
-            thread.join(timeout=1.0)
+    def _offer(self, frame: Frame) -> None:
+        with self._lock:
+            if isinstance(self._latest, Frame):
+                self.stats.dropped += 1
+            self._latest = frame
+            self._lock.notify()
 
-    def _run(self) -> None:
-        try:
-            for frame in self.source:
-                if self._stop.is_set():
-                    return
-                with self._lock:
-                    if isinstance(self._latest, Frame):
-                        self.stats.dropped += 1
-                    self._latest = frame
-                    self._lock.notify()
-        except BaseException as exc:
-            self._publish(exc)
-            return
-        self._publish(_END)
-
-    def _publish(self, item) -> None:
+    def _finish(self, item) -> None:
         # The end marker must not overwrite an untaken frame: wait until the consumer took it.
         while not self._stop.is_set():
             with self._lock:
@@ -325,6 +334,13 @@ class LatestFrame:
                     self._lock.notify()
                     return
             time.sleep(0.005)
+
+    def _take(self):
+        with self._lock:
+            while self._latest is None:
+                self._lock.wait(timeout=0.1)
+            item, self._latest = self._latest, None
+            return item
 
 
 def open_source(spec: str, fps: float = 30.0, max_frames: int | None = None):

@@ -171,7 +171,6 @@ def peak_rss_of_cli(video: Path, max_frames: int | None) -> dict:
 
 def main(quick: bool = False, out: str | None = None, video: str | None = None, repeats: int | None = None) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from engines.manifest import sha256_file
     from engines.select import DEFAULT_MODEL

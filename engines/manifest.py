@@ -5,12 +5,12 @@ file contents, other GPU or TensorRT version) instead of silently producing wron
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from auvid.model_files import sha256_of as sha256_file  # noqa: F401  (one implementation, re-exported)
 from auvid.errors import ModelError
 
 FORMAT = "auvid-engine/1"
@@ -59,6 +59,16 @@ class Manifest:
         known = set(Manifest.__dataclass_fields__)
         return Manifest(**{k: v for k, v in data.items() if k in known})
 
+    @staticmethod
+    def for_model(model_path: str | Path, backend: str, backend_label: str) -> "Manifest":
+        """The verified manifest beside ``model_path``: it must be for ``backend`` and match the file."""
+        manifest_file = manifest_path_for(model_path)
+        manifest = Manifest.load(manifest_file)
+        if manifest.backend != backend:
+            raise ModelError(f"{manifest_file}: built for {manifest.backend}, not {backend_label}")
+        manifest.verify_file(manifest_file)
+        return manifest
+
     def model_path(self, manifest_path: str | Path) -> Path:
         return Path(manifest_path).parent / self.model_file
 
@@ -75,12 +85,6 @@ class Manifest:
         return path
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path_for(model_path: str | Path) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 
 from auvid.errors import ModelError
 from engines.base import Engine
-from engines.manifest import Manifest, manifest_path_for
+from engines.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -19,12 +19,7 @@ class OnnxRuntimeEngine(Engine):
 
     def __init__(self, model_path: str | Path, providers: list[str] | None = None, threads: int | None = None) -> None:
         model_path = Path(model_path)
-        manifest_file = manifest_path_for(model_path)
-        manifest = Manifest.load(manifest_file)
-        if manifest.backend != "onnxruntime":
-            raise ModelError(f"{manifest_file}: built for {manifest.backend}, not ONNX Runtime")
-        manifest.verify_file(manifest_file)
-        super().__init__(manifest)
+        super().__init__(Manifest.for_model(model_path, "onnxruntime", "ONNX Runtime"))
         self.model_path = model_path
         self.providers = providers
         self.threads = threads

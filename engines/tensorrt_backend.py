@@ -8,7 +8,7 @@ import numpy as np
 
 from auvid.errors import ModelError
 from engines.base import Engine
-from engines.manifest import Manifest, manifest_path_for
+from engines.manifest import Manifest
 
 
 def tensorrt_available() -> tuple[bool, str]:
@@ -33,11 +33,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, engine_path: str | Path) -> None:
         engine_path = Path(engine_path)
-        manifest_file = manifest_path_for(engine_path)
-        manifest = Manifest.load(manifest_file)
-        if manifest.backend != "tensorrt":
-            raise ModelError(f"{manifest_file}: built for {manifest.backend}, not TensorRT")
-        manifest.verify_file(manifest_file)
+        manifest = Manifest.for_model(engine_path, "tensorrt", "TensorRT")
         import tensorrt as trt
 
         from engines.cuda_buffers import gpu_identity

@@ -84,7 +84,6 @@ def test_camera_failures_are_one_line(tmp_path):
 
 def test_a_stream_that_disappears_mid_run_keeps_what_was_recorded(tmp_path):
     """A real network camera stand-in: an HTTP MPEG-TS stream whose server hangs up after 40%."""
-    import functools
     import http.server
     import threading
 

@@ -29,7 +29,6 @@ def test_loss_falls_and_beats_a_constant_predictor(smoke_run):
     assert final["summary"]["mean_pcc"] > 0.15
     assert final["summary"]["mean_pcc"] > history[0]["val"]["mean_pcc"] + 0.08
     # ... and a lower error than always predicting the training set's mean intensity
-    from trainer.loop import resize_crops  # noqa: F401  (the loop's own preprocessing)
     from trainer.config import load_config
     from trainer.datasets import build
 

@@ -2,13 +2,13 @@
 data description) and loadable with ``torch.load(weights_only=True)``."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from auvid.model_files import sha256_of as file_sha256  # noqa: F401  (one implementation, re-exported)
 from auvid.errors import ModelError
 from trainer.model import ModelConfig, TwoViewAUModel
 
@@ -44,9 +44,3 @@ def load_checkpoint(path: str | Path) -> tuple[TwoViewAUModel, dict]:
     return model, state
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

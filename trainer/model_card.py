@@ -29,7 +29,7 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: Path | None 
         "noisy-label pre-training recipe does. It predicts OpenFace's 17 AU intensities (0-5) and 18 AU occurrences.",
         "",
         "## Files",
-        f"- `auvid-default.onnx` + `auvid-default.json`: the fused inference graph (normalisation, both views, the GCN-derived",
+        "- `auvid-default.onnx` + `auvid-default.json`: the fused inference graph (normalisation, both views, the GCN-derived",
         "  classifiers, mirror and view averaging, sigmoid) and its manifest; what `auvid process` runs by default.",
         f"- `auvid-default.pt`: the checkpoint (sha256 `{file_sha256(checkpoint)}`), `torch.load(weights_only=True)`.",
         "",
