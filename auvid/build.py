@@ -26,7 +26,7 @@ def _latency_ms(engine, batch: int, size: int, repeats: int = 30) -> float:
 
 
 def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str | None, workspace_mb: int,
-              force: bool) -> int:
+              force: bool, mirror: bool = True) -> int:
     import click
 
     from engines.export import export_onnx
@@ -43,7 +43,7 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
     out_dir = Path(out) if out else ENGINES_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     sha = sha256_file(checkpoint_path)
-    stem = f"{checkpoint_path.stem}-{sha[:8]}"
+    stem = f"{checkpoint_path.stem}-{sha[:8]}" + ("" if mirror else "-nomirror")
     built = {}
     for variant in ("fp32", "fp16"):
         target = out_dir / f"{stem}.{variant}.onnx"
@@ -51,7 +51,7 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
         up_to_date = (target.is_file() and manifest_file.is_file() and not force
                       and Manifest.load(manifest_file).checkpoint_sha256 == sha)
         if not up_to_date:
-            export_onnx(checkpoint_path, target, precision=variant, model_name=checkpoint_path.stem)
+            export_onnx(checkpoint_path, target, precision=variant, mirror=mirror, model_name=checkpoint_path.stem)
         built[variant] = target
         with OnnxRuntimeEngine(target) as engine:
             b1 = _latency_ms(engine, 1, engine.input_size)

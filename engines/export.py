@@ -101,9 +101,13 @@ def _fold_constants(model):
 
 
 def to_fp16(model):
-    """Weights and activations in half precision, with the graph's input and outputs kept FP32
-    (callers feed float32 pixels) and the normalisation's first ops in FP32: 0-255 pixels and
-    their products are exact in FP16, but keeping I/O in FP32 avoids a cast on the host."""
+    """Weights and activations in half precision; the graph's input and outputs stay FP32
+    (callers feed float32 pixels and read float32 scores; the casts sit inside the graph).
+
+    Nothing in this graph needs an FP32 island: 0-255 pixels are exact in FP16, batch norms are
+    folded into the convolutions, and there is no softmax, log or large reduction; the one
+    sensitive spot would be the sigmoid's input, whose FP16 range (+-65504) is ample. Measured:
+    at most ~1e-3 from the FP32 model on real faces (tests/test_engines.py)."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper

@@ -43,6 +43,23 @@ def test_process_with_a_built_onnx_model(tmp_path):
     assert len(read_csv(out)) == 72
 
 
+def test_a_model_without_mirror_averaging_is_close_to_the_shipped_one(tmp_path):
+    result = run_cli("build-engine", "--out", str(tmp_path), "--no-mirror")
+    fp32 = next(tmp_path.glob("*-nomirror.fp32.onnx"))
+    assert json.loads(fp32.with_suffix(".json").read_text())["mirror_averaged"] is False
+    tables = {}
+    for name, model in (("mirror", "auvid/models/default/auvid-default.onnx"), ("plain", str(fp32))):
+        out = tmp_path / f"{name}.csv"
+        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--model", model, "--quiet")
+        assert result.returncode == 0, result.stderr
+        tables[name] = read_csv(out)
+    columns = [c for c in tables["mirror"].columns if c.endswith("_r")]
+    a, b = tables["mirror"][columns].to_numpy(), tables["plain"][columns].to_numpy()
+    assert not np.array_equal(a, b)  # really another graph
+    correlations = [np.corrcoef(a[:, j], b[:, j])[0, 1] for j in range(len(columns)) if a[:, j].std() > 0.1]
+    assert np.median(correlations) > 0.9 and np.abs(a - b).mean() < 0.15
+
+
 def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
     """Same clip, same pipeline, two backends: traces agree within 1e-3 (FP32 both; the CSV
     rounds to 0.01, so this is what a user sees: identical files but for rounding ties)."""

@@ -15,7 +15,8 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def write_card(checkpoint: Path, out: Path, command: str, ablation: Path | None = None, minutes: float | None = None) -> Path:
+def write_card(checkpoint: Path, out: Path, command: str, ablation: Path | None = None, minutes: float | None = None,
+               afar: Path | None = None) -> Path:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = json.loads(state["train_config"])
     metrics = json.loads(state["metrics"])
@@ -86,6 +87,15 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: Path | None 
                   f"| ablation | {other_config['co_regularization']} | {other_config['use_unlabelled']} | "
                   f"{_fmt(other_metrics['mean_pcc'])} | {_fmt(other_metrics['mean_ccc'])} | {_fmt(other_metrics['mean_mae'])} | "
                   f"{_fmt(other_metrics['mean_f1'])} |"]
+    if afar:
+        report = json.loads(Path(afar).read_text())
+        lines += ["", "## Human FACS codes: AFAR's 18 frames", "",
+                  f"`auvid eval --data afar` on the {report['frames']} frames of ../shared/data/afar where our detector found the face "
+                  f"({len(report['missed'])} missed). The only human-coded AU labels here: too few frames for a benchmark, "
+                  "but a check that the teacher-distilled model agrees with FACS coders, not just with OpenFace.", "",
+                  "| AU | F1 | positives | frames |", "|---|---|---|---|"]
+        for au, values in report["occurrence"].items():
+            lines.append(f"| {au} | {_fmt(values['f1'])} | {values['positives']} | {values['frames']} |")
     lines += ["", "## Licence terms inherited",
               "- The labels are outputs of OpenFace 2.0.6, whose licence allows academic, non-commercial research use only;",
               "  several training clips carry the same terms (OpenFace samples), and FER2013 is for research use.",
@@ -107,5 +117,6 @@ if __name__ == "__main__":
     parser.add_argument("--command", required=True)
     parser.add_argument("--ablation", type=Path)
     parser.add_argument("--minutes", type=float)
+    parser.add_argument("--afar", type=Path, help="JSON from `auvid eval --data afar --json FILE`")
     args = parser.parse_args()
-    print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes))
+    print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes, args.afar))
