@@ -35,6 +35,7 @@ bench: install-dev
 
 bench-full: install-dev
 	$(BIN)/python -m benchmarks --out benchmarks/results/latest.json
+	$(BIN)/python -m benchmarks.report benchmarks/results/latest.json > benchmarks/README.md
 
 train: install-dev
 	$(BIN)/auvid train --config trainer/configs/default.yaml

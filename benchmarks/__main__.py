@@ -1,4 +1,8 @@
+import os
 import sys
+
+# OpenCV 5 warns on every YuNet it creates (setPreferableTarget); the CLI silences it the same way.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import click
 
