@@ -63,37 +63,39 @@ class LiveView:
             return 0.0
         return (len(self.emitted) - 1) / max(self.emitted[-1] - self.emitted[0], 1e-9)
 
-    def __rich__(self):
-        from rich.console import Group
+    def __rich_console__(self, console, options):
+        """Fits the width it is given: as many face columns as fit (3 on 80 columns), shorter
+        bars on a narrow terminal, and a note of the faces left out."""
         from rich.table import Table
         from rich.text import Text
 
+        width = options.max_width
         lat = percentiles(self.latency, (50, 99))
-        header = Text.assemble(("auvid live ", "bold"), f"{self.fps():5.1f} fps  latency p50 {lat['p50']:.1f} ms "
-                               f"p99 {lat['p99']:.1f} ms  dropped {self.dropped}")
-        parts = [header]
+        yield Text.assemble(("auvid live ", "bold"), f"{self.fps():5.1f} fps  latency p50 {lat['p50']:.1f} ms "
+                            f"p99 {lat['p99']:.1f} ms  dropped {self.dropped}")
         stage_line = "  ".join(f"{k} {v['p50']:.1f}" for k, v in self.stages.table().items() if k != "decode")
-        parts.append(Text(f"stages p50 ms: {stage_line}", style="dim"))
+        yield Text(f"stages p50 ms: {stage_line}", style="dim")
         faces = self.last.faces if self.last else []
         if not faces:
-            parts.append(Text("no face", style="yellow"))
+            yield Text("no face", style="yellow")
+            return
+        bar = max(3, min(10, width - 11))  # "AU01 " + bar + " 0.0"
+        column = bar + 11 + 2
+        shown = faces[: max(1, min(3, width // column))]
         grid = Table.grid(padding=(0, 2))
-        for _ in faces[:3]:
-            grid.add_column()
-        rows = []
+        for _ in shown:
+            grid.add_column(no_wrap=True)
+        grid.add_row(*(Text(f"face {f.face.face_id}", style="bold") for f in shown))
         for au_index, au in enumerate(self.intensity_aus):
             row = []
-            for face in faces[:3]:
+            for face in shown:
                 value = float(face.intensity[au_index])
-                filled = int(round(value / 5.0 * 10))
-                row.append(Text.assemble(f"{au} ", ("█" * filled, "green"), ("·" * (10 - filled), "dim"), f" {value:.1f}"))
-            rows.append(row)
-        if faces:
-            grid.add_row(*(Text(f"face {f.face.face_id}", style="bold") for f in faces[:3]))
-            for row in rows:
-                grid.add_row(*row)
-            parts.append(grid)
-        return Group(*parts)
+                filled = int(round(min(max(value, 0.0), 5.0) / 5.0 * bar))
+                row.append(Text.assemble(f"{au} ", ("█" * filled, "green"), ("·" * (bar - filled), "dim"), f" {value:.1f}"))
+            grid.add_row(*row)
+        yield grid
+        if len(faces) > len(shown):
+            yield Text(f"+{len(faces) - len(shown)} more face(s) not shown (wider terminal to see them)", style="dim")
 
 
 def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out: str | None = None,

@@ -124,3 +124,30 @@ def test_a_stream_that_disappears_mid_run_keeps_what_was_recorded(tmp_path):
     # the stream arrives faster than real time, so the newest-frame rule drops most of it
     assert len(table) >= 10 and (table["success"] == 1).mean() > 0.9
     assert table["frame"].iloc[-1] > 300  # frame numbers count what the camera delivered
+
+
+def test_the_live_view_fits_80x24_and_degrades_when_narrow():
+    import numpy as np
+    from rich.console import Console
+
+    from auvid.aus import INTENSITY_AUS
+    from auvid.frames import Face, FaceResult, FrameResult
+    from auvid.live import LiveView
+
+    faces = [FaceResult(Face(box=np.array([0, 0, 10, 10], np.float32), landmarks=np.zeros((5, 2), np.float32),
+                             score=0.9, face_id=i), np.linspace(0, 5, 17), np.zeros(18)) for i in range(4)]
+    view = LiveView(INTENSITY_AUS)
+    view.update(FrameResult(1, 0.0, faces, {"infer": 0.003}, 0.0, 0.01), 6.0, 0)
+
+    def render(width: int) -> list[str]:
+        console = Console(width=width, color_system=None)
+        with console.capture() as captured:
+            console.print(view)
+        return captured.get().splitlines()
+
+    screen = render(80)
+    assert len(screen) <= 24 and max(map(len, screen)) <= 80
+    assert "face 2" in screen[2] and "AU45 ██████████ 5.0" in screen[-2] and "+1 more face" in screen[-1]
+    narrow = render(36)
+    assert max(map(len, narrow)) <= 36 and any("face 0" in line for line in narrow)
+    assert sum("AU12" in line for line in narrow) == 1  # one face column, every AU still shown
