@@ -1,11 +1,12 @@
 """Training data adapters on real shared frames: teacher CSVs, manifests, BP4D/DISFA layouts."""
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import LABELS, MODELS, clip, needs_shared
+from tests.conftest import LABELS, MODELS, SHARED, clip, needs_shared
 from trainer.data.crops import video_crops
 from trainer.data.identities import identity_of
 from trainer.data.manifest import manifest_crops, read_manifest
@@ -118,6 +119,21 @@ def test_config_overrides_read_lists_and_reject_unknown_keys():
         load_config(None, ["train.epoch=2"])
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parent.parent / "trainer" / "configs").glob("*.yaml")))
+def test_every_shipped_config_loads_and_its_fine_tuning_chain_fits(name):
+    """A config a user is told to run must at least parse; the EmotioNet -> BP4D chain in their
+    comments needs the same network shape on both sides."""
+    from trainer.config import load_config
+    from trainer.model import ModelConfig
+
+    config = load_config(Path(__file__).parent.parent / "trainer" / "configs" / name, [])
+    ModelConfig(**config["model"])
+    if name == "emotionet_pretrain.yaml":
+        bp4d = load_config(Path(__file__).parent.parent / "trainer" / "configs" / "bp4d_fold1.yaml", [])
+        assert {k: config["model"][k] for k in ("backbone", "width", "feature_dim", "input_size")} == \
+            {k: bp4d["model"][k] for k in ("backbone", "width", "feature_dim", "input_size")}
+
+
 def test_a_validation_person_not_in_the_data_is_a_one_line_error(tmp_path):
     from tests.conftest import run_cli
 
@@ -126,3 +142,45 @@ def test_a_validation_person_not_in_the_data_is_a_one_line_error(tmp_path):
     assert result.returncode != 0
     assert "data.val_identities names people not in the selected clips: nobody" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_emotionet_layout_and_split_on_a_small_real_tree(tmp_path):
+    from trainer.config import load_config
+    from trainer.data.protocols import emotionet_rows
+    from trainer.datasets import build
+
+    images = _frames("d3.mp4", 3) + _frames("d9.mp4", 2)
+    root = tmp_path / "emotionet"
+    for i, image in enumerate(images):
+        folder = root / f"dir_{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"img{i}.jpg"), image)
+    url = "https://s3.us-east-2.amazonaws.com/emotionet/Images"
+
+    def values(present: set[int], unknown: set[int] = frozenset()) -> str:
+        return "\t".join("999" if n in unknown else "1" if n in present else "0" for n in range(1, 61))
+
+    train = tmp_path / "emotioNet_1.txt"
+    train.write_text(
+        f"{url}/dir_0/img0.jpg\thttp://example.org/a.jpg\t{values({12, 25})}\n"
+        f"{url}/dir_1/img1.jpg\thttp://example.org/b.jpg\t{values({4}, unknown={12})}\n"
+        f"{url}/elsewhere/img2.jpg\thttp://example.org/c.jpg\t{values({1, 2})}\n"  # found by file name
+        f"{url}/dir_1/missing.jpg\thttp://example.org/d.jpg\t{values(set())}\n")  # never downloaded
+    val = tmp_path / "validation.csv"
+    val.write_text("URL,AU1,AU2,AU4,AU12,AU25\n"
+                   f"{url}/dir_1/img3.jpg,0,0,1,0,0\n"
+                   f"{url}/dir_0/img4.jpg,1,1,0,999,1\n")
+    rows = emotionet_rows(root, [train], [val])
+    assert [r["image"] for r in rows] == ["dir_0/img0.jpg", "dir_1/img1.jpg", "dir_0/img2.jpg",
+                                          "dir_1/img3.jpg", "dir_0/img4.jpg"]
+    assert rows[0]["AU12_c"] == 1 and rows[0]["AU25_c"] == 1 and rows[0]["AU01_c"] == 0
+    assert rows[1]["AU12_c"] == -1 and rows[1]["AU04_c"] == 1  # 999 = not coded
+    assert rows[4]["AU12_c"] == -1 and rows[4]["AU02_c"] == 1 and "AU06_c" not in rows[4]
+    assert [r["subject"] for r in rows] == ["emotionet-train"] * 3 + ["emotionet-val"] * 2
+
+    config = load_config(None, [f"data.root={SHARED}", f"data.cache={tmp_path / 'cache'}", "data.fer=false",
+                                "data.protocol={\"dataset\": \"emotionet\", \"root\": \"%s\", \"labels\": \"%s\", "
+                                "\"val_labels\": \"%s\"}" % (root, train, val)])
+    data = build(config, tmp_path)
+    assert len(data.train) == 3 and len(data.val) == 2  # every face found, split as the challenge has it
+    assert data.val.occurrence[:, 2].tolist() == [1, 0]  # AU04

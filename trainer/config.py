@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
         "threads": None,
         "amp": True,
         "augment": True,
+        "init_from": None,
     },
 }
 

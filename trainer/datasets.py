@@ -27,17 +27,24 @@ def resolve(path: str | Path, base: Path) -> Path:
 
 
 def protocol_crops(protocol: dict, base: Path, cache: Path, shared_root: Path) -> CropSet:
-    """Crops of a BP4D/DISFA tree, grouped by subject (for the fold split)."""
+    """Crops of a BP4D/DISFA tree grouped by subject (for the fold split), or of EmotioNet
+    images grouped by the challenge's split."""
     from trainer.data import protocols, shared
     from trainer.data.manifest import manifest_crops
 
     dataset = str(protocol.get("dataset", "")).lower()
     root = resolve(protocol["root"], base)
-    rows = protocols.bp4d_rows(root) if dataset == "bp4d" else protocols.disfa_rows(root)
-    if not rows:
-        from auvid.errors import ConfigError
+    from auvid.errors import ConfigError
 
-        raise ConfigError(f"{root}: no labelled frame has an image under images/")
+    if dataset == "emotionet":
+        rows = protocols.emotionet_rows(root, [resolve(p, base) for p in _as_list(protocol.get("labels"))],
+                                        [resolve(p, base) for p in _as_list(protocol.get("val_labels"))])
+    elif dataset in ("bp4d", "disfa"):
+        rows = protocols.bp4d_rows(root) if dataset == "bp4d" else protocols.disfa_rows(root)
+    else:
+        raise ConfigError(f"unknown protocol dataset {dataset!r} (bp4d, disfa, emotionet)")
+    if not rows:
+        raise ConfigError(f"{root}: no labelled image of this layout was found")
     cache.mkdir(parents=True, exist_ok=True)
     manifest = protocols.write_manifest(rows, cache / f"{dataset}-{root.name}-manifest.csv")
     crops = manifest_crops(manifest, shared_root / "models" / shared.DETECTOR_NAME, cache, image_root=root)
@@ -46,9 +53,15 @@ def protocol_crops(protocol: dict, base: Path, cache: Path, shared_root: Path) -
     return crops
 
 
+def _as_list(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _protocol_fold(groups: np.ndarray, protocol: dict) -> np.ndarray:
     from trainer.data.protocols import fold_split
 
+    if str(protocol.get("dataset", "")).lower() == "emotionet":
+        return groups == "emotionet-val"
     return fold_split(groups, protocol["dataset"], int(protocol["fold"]))
 
 

@@ -76,8 +76,31 @@ class _ViewsForward(torch.nn.Module):
         return self.model.forward_views(pixels)
 
 
+def _init_from(model: TwoViewAUModel, model_config: ModelConfig, checkpoint: Path) -> None:
+    """Start from another run's weights (FG2020: pre-train on noisy labels, then fine-tune).
+
+    Everything is taken but the AU graph's adjacency, which comes from this run's labels."""
+    from auvid.errors import ConfigError
+
+    if not checkpoint.is_file():
+        raise ConfigError(f"train.init_from: {checkpoint} does not exist")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    theirs = state.get("model_config", {})
+    for key in ("backbone", "width", "feature_dim", "input_size"):
+        if theirs.get(key) != getattr(model_config, key):
+            raise ConfigError(f"train.init_from: {checkpoint.name} has model.{key}={theirs.get(key)!r}, "
+                              f"this config {getattr(model_config, key)!r}; they must match")
+    weights = {k: v for k, v in state["state_dict"].items() if not k.endswith("adjacency")}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.endswith("adjacency")]
+    if missing or unexpected:
+        raise ConfigError(f"train.init_from: {checkpoint.name} does not fit this model "
+                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    log.info("initialised from %s", checkpoint)
+
+
 def train(config: dict, base: Path, resume: bool = False, progress: bool = True) -> Path:
-    from trainer.datasets import build
+    from trainer.datasets import build, resolve
 
     seed_everything(int(config["seed"]))
     settings = config["train"]
@@ -106,6 +129,8 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     occurrence = data.train.occurrence
     adjacency_matrix = adjacency(occurrence)
     model = TwoViewAUModel(model_config, normalized_adjacency(adjacency_matrix)).to(device)
+    if settings["init_from"] and not resume:
+        _init_from(model, model_config, resolve(settings["init_from"], base))
     au_weight = torch.as_tensor(losses.au_weights(occurrence), device=device)
     train_occurrence = torch.as_tensor(occurrence, dtype=torch.int8)
     train_intensity = torch.as_tensor(data.train.intensity)

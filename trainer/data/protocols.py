@@ -6,6 +6,13 @@ BP4D  <root>/AUCoding/AU_OCC/<subject>_<task>.csv  (columns: frame, 1, 2, 4, ...
       <root>/images/<subject>/<task>/<frame>.jpg    (frames extracted from the sequences)
 DISFA <root>/ActionUnit_Labels/<subject>/<subject>_au<N>.txt   (lines "frame,intensity")
       <root>/images/<subject>/<frame>.png                      (frames of the left camera)
+EmotioNet  label files as the challenge distributes them: one image per line, tab (or comma)
+      separated: the image URL, optionally the original URL, then one value per AU numbered by
+      position (AU1, AU2, ...), 1 present, 0 absent, 999 not coded; a header row naming AU
+      columns is also read. Images downloaded under <root>, at the URL's path after "/Images/"
+      or by file name. Web images of unknown people: no subject ids, so no subject-exclusive
+      protocol exists; the split is the challenge's own (training labels vs the manually coded
+      validation set), and the automatically annotated set is the FG2020 noisy pre-training data.
 """
 from __future__ import annotations
 
@@ -30,6 +37,7 @@ DISFA_FOLDS = (
 BP4D_AUS = ("AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24")
 DISFA_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU09", "AU12", "AU15", "AU17", "AU20", "AU25", "AU26")
 FOLDS = {"bp4d": BP4D_FOLDS, "disfa": DISFA_FOLDS}
+EMOTIONET_UNKNOWN = 999
 
 
 def fold_split(subjects: np.ndarray, dataset: str, fold: int, **_: object) -> np.ndarray:
@@ -86,6 +94,57 @@ def disfa_rows(root: Path) -> list[dict]:
                 continue
             rows.append({"image": str(image.relative_to(root)), "subject": subject, **values})
     return rows
+
+
+def emotionet_rows(root: Path, train_labels: list[Path], val_labels: list[Path] = ()) -> list[dict]:
+    """One row per labelled image found under ``root``: image, split ("emotionet-train" or
+    "emotionet-val", used as the group), and the AUs EmotioNet codes that auvid predicts."""
+    by_name: dict[str, Path] | None = None
+    rows = []
+    for split, files in (("emotionet-train", train_labels), ("emotionet-val", val_labels)):
+        for label_file in files:
+            label_file = Path(label_file)
+            if not label_file.is_file():
+                raise ConfigError(f"{label_file}: no such EmotioNet label file")
+            for url, values in _emotionet_records(label_file):
+                image = root / url.split("/Images/", 1)[1] if "/Images/" in url else None
+                if image is None or not image.is_file():
+                    if by_name is None:
+                        by_name = {p.name: p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")}
+                    image = by_name.get(url.rsplit("/", 1)[-1])
+                if image is None:
+                    continue
+                row = {"image": str(image.relative_to(root)), "subject": split}
+                for au, value in values.items():
+                    row[f"{au}_c"] = value if value in (0, 1) else -1
+                rows.append(row)
+    return rows
+
+
+def _emotionet_records(path: Path):
+    """(url, {AUxx: value}) per line; positional AU numbering unless a header names the columns."""
+    from auvid.aus import OCCURRENCE_AUS, normalize_au
+
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    delimiter = "\t" if "\t" in lines[0] else ","
+    first = [cell.strip() for cell in lines[0].split(delimiter)]
+    header = None
+    if not first[0].lower().startswith(("http", "/", ".")) and any(re.match(r"(?i)^au\s*\d+$", c) for c in first):
+        header, lines = first, lines[1:]
+    for line in lines:
+        cells = [cell.strip() for cell in line.split(delimiter)]
+        url = cells[0]
+        if header:
+            named = {h: c for h, c in zip(header, cells) if re.match(r"(?i)^au\s*\d+$", h)}
+        else:
+            skip = 2 if len(cells) > 1 and cells[1].lower().startswith("http") else 1
+            named = {f"AU{i}": c for i, c in enumerate(cells[skip:], start=1)}
+        values = {}
+        for name, cell in named.items():
+            au = normalize_au(name.replace(" ", ""))
+            if au in OCCURRENCE_AUS and cell:
+                values[au] = int(float(cell))
+        yield url, values
 
 
 def write_manifest(rows: list[dict], path: Path) -> Path:
