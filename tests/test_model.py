@@ -44,3 +44,22 @@ def test_mirror_averaging(model):
     p2, i2 = model(torch.flip(x, dims=[3]))
     np.testing.assert_allclose(prob.detach(), ((p1 + p2) / 2).detach(), atol=1e-6)
     np.testing.assert_allclose(intensity.detach(), ((i1 + i2) / 2).detach(), atol=1e-6)
+
+
+def test_the_model_card_describes_the_shipped_checkpoint():
+    """The card's headline numbers and hash must be the shipped checkpoint's own, not a stale run's."""
+    import json
+    import re
+
+    from engines.select import DEFAULT_CHECKPOINT
+    from trainer.checkpoint import file_sha256
+
+    card = (DEFAULT_CHECKPOINT.parent / "MODEL_CARD.md").read_text()
+    state = torch.load(DEFAULT_CHECKPOINT, map_location="cpu", weights_only=True)
+    summary = json.loads(state["metrics"])["summary"]
+    assert file_sha256(DEFAULT_CHECKPOINT) in card
+    headline = re.search(r"\*\*PCC ([0-9.]+)\*\*, CCC ([0-9.]+), ICC\(3,1\) ([0-9.]+), MAE ([0-9.]+)", card)
+    assert headline, "the card has no headline metrics line"
+    assert [float(v) for v in headline.groups()] == pytest.approx(
+        [summary["mean_pcc"], summary["mean_ccc"], summary["mean_icc"], summary["mean_mae"]], abs=5e-4)
+    assert f"mean PCC of **{summary['mean_pcc']:.3f}**" in (DEFAULT_CHECKPOINT.parents[2].parent / "README.md").read_text()
