@@ -34,6 +34,10 @@ def test_multi_view_loss_is_mean_cosine():
     weights = torch.tensor([[[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [2.0, 2.0]]])
     # AU 1: orthogonal -> 0 ; AU 2: parallel -> 1
     assert losses.multi_view_loss(weights).item() == pytest.approx(0.5)
+    opposite = torch.tensor([[[1.0, 0.0]], [[-3.0, 0.0]]])
+    assert losses.multi_view_loss(opposite).item() == pytest.approx(-1.0)  # the paper's form rewards this
+    assert losses.multi_view_loss(opposite, "abs").item() == pytest.approx(1.0)  # |cos| penalises it
+    assert losses.multi_view_loss(weights, "abs").item() == pytest.approx(0.5)
 
 
 def test_co_regularization_is_zero_when_views_agree_and_matches_hand_value():

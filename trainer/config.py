@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": 2e-3,
         "weight_decay": 1e-4,
         "lambda_mv": 0.1,
+        "mv_form": "cos",  # cos (paper, ARCHITECTURE.md) or abs (|cos|: minimal only when orthogonal)
         "lambda_cr": 1.0,
         "lambda_intensity": 1.0,
         "co_regularization": True,

@@ -104,6 +104,10 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
 
     seed_everything(int(config["seed"]))
     settings = config["train"]
+    if settings["mv_form"] not in ("cos", "abs"):
+        from auvid.errors import ConfigError
+
+        raise ConfigError(f"train.mv_form={settings['mv_form']!r}: cos or abs")
     threads = settings["threads"] or max(1, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -213,7 +217,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                     reg = losses.intensity_loss(out_l["intensity"][v].float(), inten)
                     view_losses.append(bce + settings["lambda_intensity"] * reg)
                 supervised = 0.5 * (view_losses[0] + view_losses[1])
-                mv = losses.multi_view_loss(out_l["weights"])
+                mv = losses.multi_view_loss(out_l["weights"], settings["mv_form"])
                 cr = losses.co_regularization_loss(out_l["logits"].float()) if co_reg else torch.zeros((), device=device)
                 if out_u is not None:
                     cr = 0.5 * (cr + losses.co_regularization_loss(out_u["logits"].float()))

@@ -39,9 +39,18 @@ def intensity_loss(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return F.mse_loss(predicted[known], targets[known])
 
 
-def multi_view_loss(weights: torch.Tensor) -> torch.Tensor:
-    """Mean over AUs of the cosine between the two views' classifier weights (views, C, D)."""
-    return F.cosine_similarity(weights[0], weights[1], dim=-1).mean()
+def multi_view_loss(weights: torch.Tensor, form: str = "cos") -> torch.Tensor:
+    """Mean over AUs of the cosine between the two views' classifier weights (views, C, D).
+
+    ``form="cos"`` is the paper's and ARCHITECTURE.md's ``mean_j cos(W_1j, W_2j)``; minimised, it
+    drives the weights anti-parallel (cos -> -1), which one view can satisfy by negating the other's
+    features. ``form="abs"`` (``mean_j |cos|``) is minimised only where the weights are orthogonal."""
+    cosine = F.cosine_similarity(weights[0], weights[1], dim=-1)
+    if form == "abs":
+        return cosine.abs().mean()
+    if form != "cos":
+        raise ValueError(f"multi-view loss form {form!r} (cos, abs)")
+    return cosine.mean()
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:

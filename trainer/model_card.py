@@ -16,7 +16,7 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 
 def _run_row(name: str, train: dict, summary: dict) -> str:
-    return (f"| {name} | {train['epochs']} | {train['co_regularization']} | {train['use_unlabelled']} | "
+    return (f"| {name} | {train['epochs']} | {train.get('mv_form', 'cos')} | {train['co_regularization']} | {train['use_unlabelled']} | "
             f"{_fmt(summary['mean_pcc'])} | {_fmt(summary['mean_ccc'])} | {_fmt(summary['mean_mae'])} | {_fmt(summary['mean_f1'])} |")
 
 
@@ -83,11 +83,17 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
     for record in history:
         lines.append(f"| {record['epoch']} | {_fmt(record['train'].get('loss'))} | {_fmt(record['val'].get('mean_pcc'))} | "
                      f"{_fmt(record['val'].get('mean_mae'))} | {_fmt(record['val'].get('mean_f1'))} | {record['seconds']:.0f} |")
+    last_mv = history[-1]["train"].get("mv") if history else None
+    if last_mv is not None:
+        form = config["train"].get("mv_form", "cos")
+        lines += ["", f"Multi-view term over the last epoch (`train.mv_form={form}`): {last_mv:.3f}"
+                  + (" (mean cosine of the two views' per-AU classifier weights: near -1 means anti-parallel, not "
+                     "orthogonal; `mv_form=abs` penalises both)." if form == "cos" else " (mean |cosine|: 0 is orthogonal).")]
     if ablation:
         lines += ["", "## Ablation: co-regularization + unlabelled pool", "",
                   "Same split, seed, data and architecture. Each run below differs from the shipped one only in what its "
                   "columns show; compare runs with the same number of epochs (the learning-rate schedule spans the run).", "",
-                  "| run | epochs | co-reg | unlabelled | PCC | CCC | MAE | F1 |", "|---|---|---|---|---|---|---|---|",
+                  "| run | epochs | L_mv | co-reg | unlabelled | PCC | CCC | MAE | F1 |", "|---|---|---|---|---|---|---|---|---|",
                   _run_row("shipped", config["train"], metrics["summary"])]
         deltas = []
         for other_path in ablation:
