@@ -19,7 +19,9 @@ def _setup_logging(verbose: int) -> None:
     if verbose < 2:
         import os
 
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        # Without -v auvid's own one-line errors say what failed; OpenCV's backend probing
+        # ("Camera index out of range") would only repeat it in its own words.
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL" if verbose == 0 else "ERROR")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter, inside OpenCV
 
 
@@ -128,12 +130,14 @@ def live(camera, realtime, out, show, width, height, camera_fps, duration, max_f
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="PNG to write.")
 @click.option("--aus", default=None, help="Comma-separated AUs to show, e.g. AU01,AU12 (default: all intensities).")
 @click.option("--face", "face_ids", multiple=True, type=int, help="Only these face ids (repeatable).")
+@click.option("--ymax", type=float, default=None,
+              help="Top of the intensity axis (default: the largest value shown, rounded up; 5 = full FACS scale).")
 @user_errors
-def plot(csv_path, out, aus, face_ids):
+def plot(csv_path, out, aus, face_ids, ymax):
     """Plot AU intensity traces from an auvid/OpenFace CSV."""
     from auvid.plot import plot_traces
 
-    path = plot_traces(csv_path, out, aus.split(",") if aus else None, list(face_ids) or None)
+    path = plot_traces(csv_path, out, aus.split(",") if aus else None, list(face_ids) or None, ymax)
     click.echo(f"wrote {path}")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,9 @@ def read_traces(path: str | Path) -> tuple[list[str], dict[int, dict[str, np.nda
 
 
 def plot_traces(csv_path: str | Path, out: str | Path, aus: list[str] | None = None,
-                face_ids: list[int] | None = None) -> Path:
+                face_ids: list[int] | None = None, ymax: float | None = None) -> Path:
+    """One panel per AU, all on one y scale so panels compare: ``ymax`` or, by default, the
+    largest plotted value rounded up to 0.5 (at least 1), since everyday faces rarely pass 2 of 5."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,6 +71,12 @@ def plot_traces(csv_path: str | Path, out: str | Path, aus: list[str] | None = N
     out = Path(out)
     if not out.parent.exists():
         raise OutputError(f"{out}: folder {out.parent} does not exist")
+    if ymax is None:
+        peak = max(float(np.nanmax(traces[f][au])) if np.isfinite(traces[f][au]).any() else 0.0
+                   for f in faces for au in chosen)
+        ymax = max(1.0, math.ceil(peak * 2) / 2)
+    elif not 0 < ymax <= 5:
+        raise InputError(f"--ymax {ymax}: the intensity scale is 0-5")
     fig, axes = plt.subplots(len(chosen), 1, figsize=(10, 0.9 * len(chosen) + 1.2), sharex=True, squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for row, au in enumerate(chosen):
@@ -75,8 +84,8 @@ def plot_traces(csv_path: str | Path, out: str | Path, aus: list[str] | None = N
         for k, face in enumerate(faces):
             ax.plot(traces[face]["timestamp"], traces[face][au], lw=1.0, color=colors[k % len(colors)],
                     label=f"face {face}")
-        ax.set_ylim(0, 5)
-        ax.set_yticks([0, 5])
+        ax.set_ylim(0, ymax)
+        ax.set_yticks([0, ymax])
         ax.set_ylabel(au_label(au), rotation=0, ha="right", va="center", fontsize=8)
         ax.grid(alpha=0.3)
     axes[0, 0].set_title(f"AU intensity traces: {Path(csv_path).name}")

@@ -241,13 +241,12 @@ def print_tables(console, results: dict) -> None:
         stages.add_column(column, justify="right")
     for stage, values in on["stages_ms"].items():
         live_values = results["live"]["stages_ms"].get(stage, {"p50": float("nan"), "p99": float("nan")})
-        stages.add_row(stage, f"{values['p50']:.2f}", f"{values['p99']:.2f}", f"{live_values['p50']:.2f}",
-                       f"{live_values['p99']:.2f}")
+        stages.add_row(stage, *(_ms(v) for v in (values["p50"], values["p99"], live_values["p50"], live_values["p99"])))
     console.print(stages)
     lat = results["live"]["latency_ms"]
     console.print(f"live at the clip's rate, batch 1: latency p50 {lat['p50']['median']:.1f} ms, p95 "
-                  f"{lat['p95']['median']:.1f} ms, p99 {lat['p99']['median']:.1f} ms; dropped {results['live']['dropped']} "
-                  f"of {results['live']['frames']} analysed")
+                  f"{lat['p95']['median']:.1f} ms, p99 {lat['p99']['median']:.1f} ms; dropped "
+                  f"{_per_run(results['live']['dropped'])} of {_per_run(results['live']['frames'])} frames")
     console.print(f"`auvid process` peak RSS {results['process_cli']['peak_rss_mb']:.0f} MB "
                   f"(wall {results['process_cli']['wall_s_including_startup']:.1f} s incl. start-up)")
 
@@ -278,3 +277,12 @@ def plot_stages(offline_run: dict, live_run: dict, path: Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _ms(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"  # NaN: the stage does not run in that mode
+
+
+def _per_run(values) -> str:
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    return " / ".join(str(v) for v in values) + (" (per run)" if len(values) > 1 else "")

@@ -33,6 +33,19 @@ def test_plot_has_the_expected_size_and_content(tmp_path):
     colours = {tuple(int(v) // 32 for v in p) for p in image.reshape(-1, 3)[::7]}
     assert len(colours) > 8  # several faces -> several line colours
 
+    # The axis fits the data by default: the same traces spread over more pixel rows than on 0-5.
+    full = tmp_path / "full.png"
+    assert run_cli("plot", str(out), "--out", str(full), "--aus", "AU01,AU12,AU25", "--ymax", "5").returncode == 0
+
+    def line_rows(path) -> int:
+        picture = cv2.imread(str(path)).astype(int)
+        coloured = (picture.max(axis=2) - picture.min(axis=2)) > 60  # trace colours, not black/grey text
+        return int(coloured.any(axis=1).sum())
+
+    assert line_rows(png) > 1.3 * line_rows(full)
+    result = run_cli("plot", str(out), "--out", str(full), "--ymax", "7")
+    assert result.returncode == 2 and "0-5" in result.stderr
+
 
 def test_plot_bad_inputs(tmp_path):
     result = run_cli("plot", str(tmp_path / "none.csv"), "--out", str(tmp_path / "x.png"))
