@@ -76,7 +76,8 @@ def render(results: dict) -> str:
               "their sum exceeds the wall time per frame. `infer` is the frame's share of a batched call.", "",
               "## Live: camera timestamp to trace, the clip replayed at its own rate, batch 1", "",
               f"p50 {s(lat['p50'])} ms, p95 {s(lat['p95'])} ms, **p99 {s(lat['p99'])} ms**; dropped frames "
-              f"{results['live']['dropped']} of {[d + f for d, f in zip(results['live']['dropped'], results['live']['frames'])]}.",
+              + ", ".join(f"{d} of {d + f}" for d, f in zip(results['live']['dropped'], results['live']['frames']))
+              + " (one figure per run).",
               "", "## Model only: faces/s (ms per call)", "", "| backend | batch 1 | batch 8 | batch 32 |", "|---|---|---|---|"]
     for name, per_batch in results["model"].items():
         lines.append(f"| {name} | " + " | ".join(f"{per_batch[b]['faces_per_s']:.0f} ({per_batch[b]['ms_per_call']:.2f})"

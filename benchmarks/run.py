@@ -246,7 +246,8 @@ def print_tables(console, results: dict) -> None:
     lat = results["live"]["latency_ms"]
     console.print(f"live at the clip's rate, batch 1: latency p50 {lat['p50']['median']:.1f} ms, p95 "
                   f"{lat['p95']['median']:.1f} ms, p99 {lat['p99']['median']:.1f} ms; dropped "
-                  f"{_per_run(results['live']['dropped'])} of {_per_run(results['live']['frames'])} frames")
+                  + ", ".join(f"{d} of {d + f}" for d, f in zip(results["live"]["dropped"], results["live"]["frames"]))
+                  + " frames" + (" (per run)" if len(results["live"]["frames"]) > 1 else ""))
     console.print(f"`auvid process` peak RSS {results['process_cli']['peak_rss_mb']:.0f} MB "
                   f"(wall {results['process_cli']['wall_s_including_startup']:.1f} s incl. start-up)")
 
@@ -282,7 +283,3 @@ def plot_stages(offline_run: dict, live_run: dict, path: Path) -> Path:
 def _ms(value: float) -> str:
     return "-" if value != value else f"{value:.2f}"  # NaN: the stage does not run in that mode
 
-
-def _per_run(values) -> str:
-    values = list(values) if isinstance(values, (list, tuple)) else [values]
-    return " / ".join(str(v) for v in values) + (" (per run)" if len(values) > 1 else "")
