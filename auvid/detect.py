@@ -29,8 +29,18 @@ class YuNetDetector:
         self._roi = self._create((roi_size, roi_size))
 
     def _create(self, size: tuple[int, int]):
-        return self._cv2.FaceDetectorYN.create(self.model_path, "", size, self.score_threshold,
-                                               self.nms_threshold, 50)
+        # OpenCV 5's new DNN engine warns on every create that it ignores the compute target YuNet
+        # sets; that says nothing a user can act on, so it is kept out of their log.
+        logging = getattr(getattr(self._cv2, "utils", None), "logging", None)
+        previous = logging.getLogLevel() if logging else None
+        if logging and previous > logging.LOG_LEVEL_ERROR:
+            logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+        try:
+            return self._cv2.FaceDetectorYN.create(self.model_path, "", size, self.score_threshold,
+                                                   self.nms_threshold, 50)
+        finally:
+            if logging and previous is not None:
+                logging.setLogLevel(previous)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces in a full frame (BGR), in frame coordinates."""

@@ -54,3 +54,17 @@ def test_plot_bad_inputs(tmp_path):
     bad.write_text("a,b\n1,2\n")
     result = run_cli("plot", str(bad), "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2 and "not an AU CSV" in result.stderr
+
+
+def test_au_panels_of_several_faces_do_not_cover_each_other():
+    """Three faces side by side on a 640x480 frame (multi_face.avi's layout): every panel lies in
+    the frame and no two panels overlap, where the old fixed placement stacked them."""
+    from auvid.overlay import _overlap, place_panel
+
+    boxes = [(491, 27, 65, 83), (268, 165, 111, 134), (117, 51, 55, 67)]
+    placed = []
+    for box in boxes:
+        panel = place_panel(box, (84, 191), placed, boxes, (480, 640))
+        assert 0 <= panel[0] and panel[0] + panel[2] <= 640 and 0 <= panel[1] and panel[1] + panel[3] <= 480
+        placed.append(panel)
+    assert all(_overlap(a, b) == 0 for i, a in enumerate(placed) for b in placed[i + 1:])
