@@ -14,6 +14,7 @@ from collections import deque
 from pathlib import Path
 
 from auvid.errors import InputError
+from auvid.interrupt import GracefulInterrupt
 from auvid.pipeline import Analyzer, AnalyzerOptions
 from auvid.stats import StageTimes, percentiles
 
@@ -124,7 +125,11 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     failure = None
     started = time.perf_counter()
     window = None
+    # Ctrl-C sets a flag the loop checks after each frame (a second one aborts): an exception raised
+    # at an arbitrary point could land in a finalizer, where Python prints and drops it.
+    stop = GracefulInterrupt()
     try:
+        stop.install()
         with Live(view, console=console, refresh_per_second=8, transient=False, redirect_stderr=False) as live:
             for result in analyzer.run(source, batch_frames=1, threaded=False):
                 if slow_ms:
@@ -142,16 +147,20 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
                         break
                 if duration and time.perf_counter() - started >= duration:
                     break
+                if stop.requested:
+                    break
             live.update(view)
     except KeyboardInterrupt:
         interrupted = True
     except InputError as exc:
         failure = str(exc)
     finally:
+        stop.restore()
         if show and window is not None:
             import cv2
 
             cv2.destroyAllWindows()
+    interrupted = interrupted or stop.requested
     elapsed = time.perf_counter() - started
     written = sink.close(complete=True) if sink else None
     lat = percentiles(latencies)
