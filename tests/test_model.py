@@ -63,3 +63,16 @@ def test_the_model_card_describes_the_shipped_checkpoint():
     assert [float(v) for v in headline.groups()] == pytest.approx(
         [summary["mean_pcc"], summary["mean_ccc"], summary["mean_icc"], summary["mean_mae"]], abs=5e-4)
     assert f"mean PCC of **{summary['mean_pcc']:.3f}**" in (DEFAULT_CHECKPOINT.parents[2].parent / "README.md").read_text()
+
+
+def test_the_model_card_compares_co_regularization_only_between_runs_of_equal_length():
+    from trainer.model_card import _on_minus_off
+
+    def run(name, epochs, on, pcc):
+        train = {"epochs": epochs, "co_regularization": on, "use_unlabelled": on, "mv_form": "cos"}
+        return name, train, {"mean_pcc": pcc, "mean_f1": 0.5, "mean_mae": 0.3}
+
+    lines = _on_minus_off([run("shipped", 8, True, 0.72), run("short", 4, True, 0.68), run("off4", 4, False, 0.69),
+                           run("off6", 6, False, 0.70)])
+    assert lines == ["- co-regularization + unlabelled on minus off at 4 epochs (`short` minus `off4`): "
+                     "PCC -0.010, F1 +0.000, MAE +0.000."]  # off6 has no 6-epoch partner: no line
