@@ -37,6 +37,8 @@ class FaceResult:
     face: Face
     intensity: np.ndarray  # (n_intensity_aus,) on the 0-5 scale
     occurrence_prob: np.ndarray  # (n_occurrence_aus,) probabilities
+    occurrence: np.ndarray | None = None  # (n_occurrence_aus,) 0/1 set by calibration; else prob >= 0.5
+    calibrated: bool | None = None  # None: no calibration; False: live baseline not settled yet
 
 
 @dataclass

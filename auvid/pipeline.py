@@ -1,6 +1,6 @@
 """The streaming AU pipeline and its Python API, :class:`Analyzer`.
 
-    source -> detect/track -> align -> batched inference -> smoothing -> results
+    source -> detect/track -> align -> batched inference -> smoothing -> [calibration] -> results
 
 Decoding runs in its own thread, face tracking and alignment in another, inference and
 smoothing in the caller's: on a 2-core machine the OpenCV and ONNX Runtime work overlaps, since
@@ -35,6 +35,9 @@ class AnalyzerOptions:
     min_face: int = 24
     threads: int | None = None
     landmarks: str = "yunet"
+    #: Person calibration (auvid.calibrate): None (off), "offline" (whole track per face id; results
+    #: come after the source ends) or "live" (running estimate, rows marked until it settles).
+    calibrate: str | None = None
 
 
 @dataclass
@@ -71,6 +74,15 @@ class Analyzer:
             self.landmarker = FanLandmarker()
         self.aligner = Aligner(engine.input_size)
         self.smoother = FaceSmoother(enabled=self.options.smooth)
+        self.calibrator = None
+        if self.options.calibrate:
+            if self.options.calibrate not in ("offline", "live"):
+                from auvid.errors import ConfigError
+
+                raise ConfigError(f"calibrate={self.options.calibrate!r}: use 'offline', 'live' or None")
+            from auvid.calibrate import Calibrator
+
+            self.calibrator = Calibrator(engine.intensity_aus, engine.occurrence_aus)
         self.frames_done = 0
         self.faces_done = 0
 
@@ -113,7 +125,19 @@ class Analyzer:
         yield from Prefetch(stream, depth=4)
 
     def run(self, frames: Iterable[Frame], batch_frames: int | None = None, threaded: bool = True) -> Iterator[FrameResult]:
-        """Results in frame order. ``frames`` is any iterable of :class:`Frame` (a source)."""
+        """Results in frame order. ``frames`` is any iterable of :class:`Frame` (a source).
+
+        With ``calibrate="offline"`` nothing is yielded until ``frames`` ends (a baseline needs
+        the whole track), and the results carry no image (see :func:`auvid.calibrate.with_images`)."""
+        results = self._run(frames, batch_frames, threaded)
+        if self.calibrator is None:
+            yield from results
+        elif self.options.calibrate == "offline":
+            yield from self.calibrator.offline(results)
+        else:
+            yield from self.calibrator.live(results)
+
+    def _run(self, frames: Iterable[Frame], batch_frames: int | None, threaded: bool) -> Iterator[FrameResult]:
         batch_frames = max(1, batch_frames or self.options.batch_frames)
         pending: list[_Prepared] = []
         for prepared in self._prepared_stream(frames, threaded):

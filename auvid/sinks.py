@@ -72,7 +72,8 @@ class CsvSink:
             lines.append(f"{result.frame_index},0,{result.timestamp:.3f},0.00,0,{self._empty}")
         for face in result.faces:
             intensity = ",".join(f"{v:.2f}" for v in face.intensity)
-            occurrence = ",".join("1" if p >= self.threshold else "0" for p in face.occurrence_prob)
+            occurrence = ",".join("1" if p >= self.threshold else "0" for p in face.occurrence_prob) \
+                if face.occurrence is None else ",".join("1" if o else "0" for o in face.occurrence)
             lines.append(f"{result.frame_index},{face.face.face_id},{result.timestamp:.3f},"
                          f"{face.face.score:.2f},1,{intensity},{occurrence}")
         self.file.write("\n".join(lines) + "\n")
@@ -86,7 +87,10 @@ class CsvSink:
 
 
 class JsonlSink:
-    """One JSON object per frame: its faces with boxes, landmarks, intensities and probabilities."""
+    """One JSON object per frame: its faces with boxes, landmarks, intensities and probabilities.
+
+    With calibration each face also has ``calibrated`` (false on live rows written before its
+    baseline settled) and ``occurrence`` (the 0/1 the calibration rule gives, as in the CSV)."""
 
     def __init__(self, path: str | Path, intensity_aus: list[str], occurrence_aus: list[str]) -> None:
         self.file = _AtomicFile(path)
@@ -97,17 +101,24 @@ class JsonlSink:
         record = {
             "frame": result.frame_index,
             "timestamp": round(result.timestamp, 4),
-            "faces": [{
-                "face_id": f.face.face_id,
-                "confidence": round(f.face.score, 4),
-                "box": [round(float(v), 1) for v in f.face.box],
-                "landmarks": np.round(f.face.landmarks, 1).tolist(),
-                "intensity": {au: round(float(v), 3) for au, v in zip(self.intensity_aus, f.intensity)},
-                "occurrence_prob": {au: round(float(v), 3) for au, v in zip(self.occurrence_aus, f.occurrence_prob)},
-            } for f in result.faces],
+            "faces": [self._face(f) for f in result.faces],
         }
         self.file.write(json.dumps(record) + "\n")
         self.file.rows += 1
+
+    def _face(self, f) -> dict:
+        face = {
+            "face_id": f.face.face_id,
+            "confidence": round(f.face.score, 4),
+            "box": [round(float(v), 1) for v in f.face.box],
+            "landmarks": np.round(f.face.landmarks, 1).tolist(),
+            "intensity": {au: round(float(v), 3) for au, v in zip(self.intensity_aus, f.intensity)},
+            "occurrence_prob": {au: round(float(v), 3) for au, v in zip(self.occurrence_aus, f.occurrence_prob)},
+        }
+        if f.calibrated is not None:
+            face["calibrated"] = bool(f.calibrated)
+            face["occurrence"] = {au: int(v) for au, v in zip(self.occurrence_aus, f.occurrence)}
+        return face
 
     def close(self, complete: bool = True) -> Path:
         return self.file.close(complete)
