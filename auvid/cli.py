@@ -75,12 +75,17 @@ def _runtime_options(fn):
     return fn
 
 
-def _analyzer_options(backend, model, models_dir, no_smooth, detect_every, no_tracking, landmarks, threads, batch_frames):
+def _analyzer_options(backend, model, models_dir, no_smooth, detect_every, no_tracking, landmarks, threads, batch_frames,
+                      calibrate=None):
     from auvid.pipeline import AnalyzerOptions
 
     return AnalyzerOptions(backend=backend, model=model, models_dir=models_dir, smooth=not no_smooth,
                            detect_every=detect_every, tracking=not no_tracking, landmarks=landmarks,
-                           threads=threads, batch_frames=batch_frames)
+                           threads=threads, batch_frames=batch_frames, calibrate=calibrate)
+
+
+CALIBRATE_HELP = ("Remove each person's neutral baseline per AU, as OpenFace's default (dynamic) output does: "
+                  "compare people, or compare with OpenFace. {how}")
 
 
 @main.command()
@@ -92,13 +97,15 @@ def _analyzer_options(backend, model, models_dir, no_smooth, detect_every, no_tr
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Frame rate for an image folder (images carry no time).")
 @click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces share one inference call.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
+@click.option("--calibrate", is_flag=True, help=CALIBRATE_HELP.format(
+    how="Baselines come from each face's whole track, so rows are written when the video ends."))
 @_runtime_options
 @user_errors
-def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, **runtime):
+def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, calibrate, **runtime):
     """Analyse a video file or image folder and write AU traces to --out (CSV)."""
     from auvid.process import run_process
 
-    options = _analyzer_options(batch_frames=batch_frames, **runtime)
+    options = _analyzer_options(batch_frames=batch_frames, calibrate="offline" if calibrate else None, **runtime)
     code = run_process(source, out, options, jsonl=jsonl, overlay=overlay, max_frames=max_frames, fps=fps, quiet=quiet)
     sys.exit(code)
 
@@ -107,6 +114,10 @@ def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, *
 @click.option("--camera", "-c", default="0", show_default=True, help="Camera index, device path, stream URL, or a video file with --realtime.")
 @click.option("--realtime", is_flag=True, help="Replay a video file at its own frame rate, as a camera would deliver it.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None, help="Record the traces to this CSV.")
+@click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Also record one JSON object per frame.")
+@click.option("--calibrate", is_flag=True, help=CALIBRATE_HELP.format(
+    how="A running baseline per face, complete after 3 s of visible face; earlier rows are marked "
+        "calibrated: false in --jsonl."))
 @click.option("--show", is_flag=True, help="Also show a window with boxes, ids and AU bars (needs a display).")
 @click.option("--width", type=int, default=None, help="Requested camera width.")
 @click.option("--height", type=int, default=None, help="Requested camera height.")
@@ -116,13 +127,14 @@ def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, *
 @click.option("--slow-ms", type=float, default=0.0, hidden=True, help="Add this many ms per frame (tests drop counting).")
 @_runtime_options
 @user_errors
-def live(camera, realtime, out, show, width, height, camera_fps, duration, max_frames, slow_ms, **runtime):
+def live(camera, realtime, out, jsonl, calibrate, show, width, height, camera_fps, duration, max_frames, slow_ms,
+         **runtime):
     """Analyse a camera live, with a terminal view of AU bars, fps and latency."""
     from auvid.live import run_live
 
-    options = _analyzer_options(batch_frames=1, **runtime)
+    options = _analyzer_options(batch_frames=1, calibrate="live" if calibrate else None, **runtime)
     sys.exit(run_live(camera, options, realtime=realtime, out=out, show=show, width=width, height=height,
-                      camera_fps=camera_fps, duration=duration, max_frames=max_frames, slow_ms=slow_ms))
+                      camera_fps=camera_fps, duration=duration, max_frames=max_frames, slow_ms=slow_ms, jsonl=jsonl))
 
 
 @main.command()

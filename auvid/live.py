@@ -86,7 +86,8 @@ class LiveView:
         grid = Table.grid(padding=(0, 2))
         for _ in shown:
             grid.add_column(no_wrap=True)
-        grid.add_row(*(Text(f"face {f.face.face_id}", style="bold") for f in shown))
+        grid.add_row(*(Text(f"face {f.face.face_id}" + (" calibrating" if f.calibrated is False else ""), style="bold")
+                       for f in shown))
         for au_index, au in enumerate(self.intensity_aus):
             row = []
             for face in shown:
@@ -101,7 +102,7 @@ class LiveView:
 
 def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out: str | None = None,
              show: bool = False, width=None, height=None, camera_fps=None, duration=None, max_frames=None,
-             slow_ms: float = 0.0) -> int:
+             slow_ms: float = 0.0, jsonl: str | None = None) -> int:
     from rich.console import Console
     from rich.live import Live
 
@@ -118,6 +119,7 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     granted = f"{getattr(inner, 'width', '?')}x{getattr(inner, 'height', '?')} @ {source.fps:.1f} fps"
     console.print(f"source {camera}: {granted}; {analyzer.engine.description}")
     sink = CsvSink(out, analyzer.intensity_aus, analyzer.occurrence_aus, flush_every=1) if out else None
+    jsonl_sink = _jsonl_sink(jsonl, analyzer)
     view = LiveView(analyzer.intensity_aus)
     latencies: list[float] = []
     frames = 0
@@ -137,6 +139,8 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
                     result.emitted_at = time.perf_counter()
                 if sink:
                     sink.write(result)
+                if jsonl_sink:
+                    jsonl_sink.write(result)
                 latency = (result.emitted_at - result.captured_at) * 1000.0
                 latencies.append(latency)
                 frames += 1
@@ -163,17 +167,41 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     interrupted = interrupted or stop.requested
     elapsed = time.perf_counter() - started
     written = sink.close(complete=True) if sink else None
+    written_jsonl = jsonl_sink.close(complete=True) if jsonl_sink else None
     lat = percentiles(latencies)
     if not console.is_terminal:
         console.line()  # a non-terminal Live leaves its last frame without a newline
     console.print(f"{'interrupted' if interrupted else 'stopped'} after {elapsed:.1f} s: {frames} frames analysed, "
                   f"{source.stats.dropped} dropped; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
-                  f"p99 {lat['p99']:.1f} ms" + (f"; wrote {written}" if written else ""))
+                  f"p99 {lat['p99']:.1f} ms" + (f"; wrote {written}" if written else "")
+                  + (f", {written_jsonl}" if written_jsonl else ""))
+    _calibration_sidecars(analyzer, [written, written_jsonl], frames, console)
     ended = source.stats.ended_early
     if failure or (ended and not realtime):
         print(f"auvid: error: {failure or ended}; what was recorded is kept", file=sys.stderr)
         return 2
     return 130 if interrupted else 0
+
+
+def _jsonl_sink(path: str | None, analyzer: Analyzer):
+    if not path:
+        return None
+    from auvid.sinks import JsonlSink
+
+    return JsonlSink(path, analyzer.intensity_aus, analyzer.occurrence_aus)
+
+
+def _calibration_sidecars(analyzer: Analyzer, written: list, frames: int, console) -> None:
+    """--calibrate: a sidecar beside each recording says it is calibrated, with each face's baseline."""
+    if analyzer.calibrator is None or not frames:
+        return
+    from auvid.calibrate import write_sidecar
+
+    for path in filter(None, written):
+        write_sidecar(path, analyzer.calibrator)
+    settle = analyzer.calibrator.settings.settle_seconds
+    console.print(f"calibrated per person (live: running baseline, settled after {settle:g} s of a visible face; "
+                  "earlier rows are marked calibrated: false in the JSONL)")
 
 
 def _show(result, intensity_aus) -> str:

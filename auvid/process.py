@@ -58,7 +58,13 @@ def run_process(source_spec: str, out: str, options: AnalyzerOptions, jsonl: str
     stop = GracefulInterrupt()
     try:
         stop.install()
-        for result in analyzer.run(Prefetch(source), batch_frames=options.batch_frames):
+        stream = analyzer.run(_calibration_input(options, Prefetch(source), stop), batch_frames=options.batch_frames)
+        if overlay and options.calibrate == "offline":  # offline-calibrated results come without images
+            from auvid.calibrate import with_images
+
+            stream = with_images(stream, ImageFolderSource(path, fps=fps, max_frames=max_frames) if path.is_dir()
+                                 else VideoFileSource(path, max_frames=max_frames))
+        for result in stream:
             write_start = time.perf_counter()
             for sink in sinks:
                 sink.write(result)
@@ -69,7 +75,7 @@ def run_process(source_spec: str, out: str, options: AnalyzerOptions, jsonl: str
             face_ids.update(f.face.face_id for f in result.faces)
             if progress is not None and frames % 10 == 0:
                 progress.update(task, completed=frames, fps=frames / (time.perf_counter() - started))
-            if stop.requested:
+            if stop.requested and options.calibrate != "offline":  # offline: Ctrl-C ended the source
                 break
     except KeyboardInterrupt:
         interrupted = True
@@ -89,6 +95,10 @@ def run_process(source_spec: str, out: str, options: AnalyzerOptions, jsonl: str
         "bad_packets": source.stats.bad_packets, "corrupt_frames": source.stats.corrupt_frames, "backend": analyzer.engine.description,
         "stages_ms": times.table(), "outputs": [str(p) for p in written], "interrupted": interrupted,
     }
+    if analyzer.calibrator is not None and frames:  # --calibrate: the summary and a sidecar say so
+        from auvid.calibrate import write_sidecar
+
+        summary["calibration"] = str(write_sidecar(written[0], analyzer.calibrator))
     if not quiet:
         print_summary(console, summary)
     if source.stats.bad_packets:
@@ -114,6 +124,15 @@ def run_process(source_spec: str, out: str, options: AnalyzerOptions, jsonl: str
               file=sys.stderr)
         return 3
     return 0
+
+
+def _calibration_input(options: AnalyzerOptions, frames, stop: GracefulInterrupt):
+    """Offline calibration yields rows only once the source ends: Ctrl-C then ends the source."""
+    if options.calibrate != "offline":
+        return frames
+    from auvid.calibrate import until
+
+    return until(lambda: stop.requested, frames)
 
 
 def _check_outputs(outputs: list[str | None], source: Path) -> None:
@@ -149,3 +168,5 @@ def print_summary(console, summary: dict) -> None:
     console.print(table)
     for output in summary["outputs"]:
         console.print(f"wrote {output}")
+    if summary.get("calibration"):
+        console.print(f"calibrated per person (offline, whole track per face id); baselines in {summary['calibration']}")
