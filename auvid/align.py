@@ -39,20 +39,45 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
+WARP_SIZE = 112  # every crop is warped at this size first, then area-reduced to the model's size
+
+
+def downsize(crops: np.ndarray, size: int) -> np.ndarray:
+    """(n, s, s) or (s, s) uint8 crops reduced to ``size`` with area averaging.
+
+    The one reduction used by training (crops are cached at :data:`WARP_SIZE`) and at run time,
+    so the model sees the same pixels in both: a bilinear warp straight to 96 px samples
+    differently (aliasing) from a 112 px warp averaged down to 96.
+    """
+    import cv2
+
+    if crops.shape[-1] == size:
+        return crops
+    if crops.ndim == 2:
+        return cv2.resize(crops, (size, size), interpolation=cv2.INTER_AREA)
+    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+
+
 class Aligner:
-    """Warps faces to ``size`` x ``size`` grey crops (the model's input)."""
+    """Warps faces to ``size`` x ``size`` grey crops (the model's input).
+
+    Crops smaller than :data:`WARP_SIZE` are warped at that size and area-reduced (:func:`downsize`),
+    exactly as training crops are made, whatever size the model takes.
+    """
 
     def __init__(self, size: int = 112) -> None:
         import cv2
 
         self._cv2 = cv2
         self.size = size
-        self.points = template(size)
+        self.warp_size = max(size, WARP_SIZE)
+        self.points = template(self.warp_size)
 
     def align(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         matrix = similarity(landmarks, self.points)
-        return self._cv2.warpAffine(gray, matrix, (self.size, self.size), flags=self._cv2.INTER_LINEAR,
+        crop = self._cv2.warpAffine(gray, matrix, (self.warp_size, self.warp_size), flags=self._cv2.INTER_LINEAR,
                                     borderMode=self._cv2.BORDER_REPLICATE)
+        return downsize(crop, self.size)
 
     def align_many(self, gray: np.ndarray, all_landmarks: list[np.ndarray]) -> np.ndarray:
         crops = np.empty((len(all_landmarks), self.size, self.size), np.uint8)

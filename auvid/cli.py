@@ -170,18 +170,19 @@ def train(config_path, overrides, resume, export):
 @main.command("eval")
 @click.argument("model", required=False)
 @click.option("--data", type=click.Choice(["heldout", "afar"]), default="heldout", show_default=True,
-              help="heldout: the config's unseen people vs the teacher; afar: AFAR's human-coded frames.")
+              help="heldout: people the model never saw, through the runtime path, vs the teacher; "
+                   "afar: AFAR's human-coded frames.")
+@click.option("--split", type=click.Choice(["validation", "test"]), default="validation", show_default=True,
+              help="Person group (trainer/configs/splits.yaml): validation for decisions, test for published figures.")
 @click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config naming the held-out identities (default: the model's own).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto", show_default=True)
 @user_errors
-def evaluate(model, data, data_root, config_path, json_out, backend):
-    """Per-AU F1 / PCC / CCC / ICC(3,1) / MAE of a checkpoint or engine."""
+def evaluate(model, data, split, data_root, json_out, backend):
+    """Agreement with the teacher (pooled, within-clip, clip-mean floor) or with AFAR's human codes."""
     from auvid.evaluation import run_eval
 
-    run_eval(model, data, data_root, config_path, json_out, backend)
+    run_eval(model, data, data_root, split, json_out, backend)
 
 
 @main.command("build-engine")

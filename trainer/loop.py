@@ -32,10 +32,9 @@ def seed_everything(seed: int) -> None:
 
 def resize_crops(crops: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (n, s, s) -> uint8 tensor (n, 1, size, size), resized once, kept compact in memory."""
-    import cv2
+    from auvid.align import downsize
 
-    if crops.shape[1] != size:
-        crops = np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops])
+    crops = downsize(crops, size)
     return torch.from_numpy(np.ascontiguousarray(crops)).unsqueeze(1)
 
 

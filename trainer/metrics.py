@@ -9,9 +9,16 @@ import numpy as np
 
 
 def pcc(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson r of a prediction ``x`` against a reference ``y``.
+
+    A constant prediction against a moving reference scores 0 (it follows nothing), so it pulls a
+    mean down instead of dropping out of it; a constant reference gives NaN (nothing to follow).
+    """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+    if len(x) < 2 or y.std() < 1e-9:
         return float("nan")
+    if x.std() < 1e-9:  # constant up to rounding (e.g. clip-centred clip means)
+        return 0.0
     return float(np.corrcoef(x, y)[0, 1])
 
 
@@ -83,3 +90,70 @@ def summarize(intensity: dict, occurrence: dict) -> dict[str, float]:
         "mean_mae": nanmean(v["mae"] for v in intensity.values()),
         "mean_f1": nanmean(v["f1"] for v in occurrence.values()),
     }
+
+
+def _centre_per_clip(values: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    centred = np.asarray(values, np.float64).copy()
+    for clip in np.unique(clips):
+        rows = clips == clip
+        centred[rows] -= centred[rows].mean()
+    return centred
+
+
+def within_clip_pcc(predicted: np.ndarray, reference: np.ndarray, clips: np.ndarray) -> float:
+    """Pearson r of clip-centred traces, pooled over clips: does the trace follow the face?
+
+    Each clip's mean is removed from both traces first, so differences *between* clips (who is
+    generally more expressive) count for nothing; a predictor that outputs each clip's mean scores 0.
+    """
+    clips = np.asarray(clips)
+    return pcc(_centre_per_clip(predicted, clips), _centre_per_clip(reference, clips))
+
+
+def per_clip_pcc(predicted: np.ndarray, reference: np.ndarray, clips: np.ndarray,
+                 min_std: float = 0.3) -> list[float]:
+    """Pearson r within each clip where the reference moves (std >= ``min_std`` on the 0-5 scale)."""
+    clips = np.asarray(clips)
+    values = []
+    for clip in np.unique(clips):
+        rows = clips == clip
+        if rows.sum() >= 2 and np.asarray(reference)[rows].std() >= min_std:
+            values.append(pcc(np.asarray(predicted)[rows], np.asarray(reference)[rows]))
+    return values
+
+
+def clip_means(reference: np.ndarray, clips: np.ndarray) -> np.ndarray:
+    """The trivial reference predictor: every frame gets its clip's mean reference value."""
+    clips = np.asarray(clips)
+    out = np.empty(len(reference), np.float64)
+    for clip in np.unique(clips):
+        rows = clips == clip
+        out[rows] = np.asarray(reference, np.float64)[rows].mean()
+    return out
+
+
+def trace_report(predicted: np.ndarray, reference: np.ndarray, clips: np.ndarray, aus: list[str],
+                 min_std: float = 0.3) -> dict[str, dict[str, float]]:
+    """Per AU: within-clip PCC, the mean per-clip r over moving clips (and how many), and the
+    pooled PCC of the clip-mean predictor on the same frames (the floor a model must beat)."""
+    report = {}
+    clips = np.asarray(clips)
+    for j, au in enumerate(aus):
+        known = ~np.isnan(reference[:, j])
+        p, r, c = predicted[known, j], reference[known, j], clips[known]
+        per_clip = per_clip_pcc(p, r, c, min_std)
+        report[au] = {"within_pcc": within_clip_pcc(p, r, c),
+                      "per_clip_r": float(np.mean(per_clip)) if per_clip else float("nan"),
+                      "moving_clips": len(per_clip),
+                      "clip_mean_pcc": pcc(clip_means(r, c), r)}
+    return report
+
+
+def summarize_traces(traces: dict[str, dict[str, float]], min_std: float = 0.3) -> dict[str, float]:
+    """Means over AUs; the per-clip mean is over all (clip, AU) pairs where the reference moves."""
+    pairs = sum(v["moving_clips"] for v in traces.values())
+    weighted = sum(v["per_clip_r"] * v["moving_clips"] for v in traces.values() if v["moving_clips"])
+    return {"mean_within_pcc": nanmean(v["within_pcc"] for v in traces.values()),
+            "mean_per_clip_r": float(weighted / pairs) if pairs else float("nan"),
+            "moving_pairs": int(pairs),
+            "mean_clip_mean_pcc": nanmean(v["clip_mean_pcc"] for v in traces.values())}

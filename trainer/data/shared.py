@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.crops import CropSet, image_crops, video_crops
-from trainer.data.identities import identity_of
+from trainer.data.people import person_of, read_people
 from trainer.data.openface_csv import read_openface_csv
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,9 @@ def labelled_clips(data_root: Path, teacher: str = "static") -> list[tuple[Path,
 
 def _video_job(args) -> CropSet:
     video, csv_path, detector, cache, size, min_conf, every = args
-    return video_crops(video, csv_path, identity_of(video.stem), detector, cache, size, min_conf, every)
+    # videos/<clip>.* lies in the data root, whose people.csv names the clip's person
+    people = read_people(video.parent.parent)
+    return video_crops(video, csv_path, person_of(video.stem, people), detector, cache, size, min_conf, every)
 
 
 def _image_job(args) -> CropSet:
