@@ -177,12 +177,18 @@ def train(config_path, overrides, resume, export):
 @click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto", show_default=True)
+@click.option("--calibrate", is_flag=True,
+              help="Judge against the teacher's dynamic (person-calibrated) output, without and with --calibrate.")
 @user_errors
-def evaluate(model, data, split, data_root, json_out, backend):
+def evaluate(model, data, split, data_root, json_out, backend, calibrate):
     """Agreement with the teacher (pooled, within-clip, clip-mean floor) or with AFAR's human codes."""
     from auvid.evaluation import run_eval
 
-    run_eval(model, data, data_root, split, json_out, backend)
+    if calibrate and data != "heldout":
+        from auvid.errors import ConfigError
+
+        raise ConfigError("--calibrate needs --data heldout (AFAR's frames are stills, with no track to calibrate)")
+    run_eval(model, data, data_root, split, json_out, backend, calibrate=calibrate)
 
 
 @main.command("build-engine")

@@ -88,7 +88,7 @@ def afar_metrics(engine, data_root: Path) -> dict:
     return {"occurrence": report, "frames": len(crops), "missed": missed}
 
 
-def run_eval(model, data: str, data_root: str, split: str, json_out, backend) -> dict:
+def run_eval(model, data: str, data_root: str, split: str, json_out, backend, calibrate: bool = False) -> dict:
     from rich.console import Console
     from rich.table import Table
 
@@ -104,6 +104,11 @@ def run_eval(model, data: str, data_root: str, split: str, json_out, backend) ->
             table.add_column(column)
         for au, values in result["occurrence"].items():
             table.add_row(au, f"{values['f1']:.3f}", str(values["positives"]))
+    elif calibrate:  # vs the teacher's dynamic output, without and with --calibrate (auvid/calibration_eval.py)
+        from auvid.calibration_eval import calibration_metrics, calibration_table
+
+        result = calibration_metrics(engine, split, root, model_data)
+        table = calibration_table(result)
     else:
         result = heldout_metrics(engine, split, root, model_data)
         table = heldout_table(result)
