@@ -48,8 +48,52 @@ def _traces(columns: dict, labelled: int):
     return HeldoutTraces(**{k: np.array(v) for k, v in columns.items()}, labelled_frames=labelled)
 
 
+def teacher_static_traces(static_csv: Path, engine) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """frame -> (OpenFace's static intensities, the same after :class:`~auvid.calibrate.Calibrator`
+    with a baseline from all of the clip's usable rows): what the calibration does to the teacher's
+    own per-frame output, a reference for what it can do to a model that follows faces as closely."""
+    from auvid.calibrate import Calibrator
+    from auvid.frames import Face, FaceResult, FrameResult
+    from auvid.heldout import MIN_TEACHER_CONFIDENCE
+    from trainer.data.openface_csv import read_openface_csv
+
+    teacher = read_openface_csv(static_csv)
+    valid = np.nonzero(teacher.valid(MIN_TEACHER_CONFIDENCE))[0]
+    face = Face(np.zeros(4, np.float32), np.zeros((5, 2), np.float32), 1.0, 0)  # OpenFace follows one face
+    results = [FrameResult(int(float(teacher.keys[i])), float(n), [FaceResult(
+        face, teacher.intensity[i], teacher.occurrence[i].astype(np.float32))], {}) for n, i in enumerate(valid)]
+    raw = {r.frame_index: r.faces[0].intensity for r in results}
+    calibrated = Calibrator(engine.intensity_aus, engine.occurrence_aus).offline(
+        [replace(r, faces=list(r.faces)) for r in results])
+    return {r.frame_index: (raw[r.frame_index], r.faces[0].intensity) for r in calibrated}
+
+
+def reference_figures(uncalibrated, static: dict, intensity_aus: list[str]) -> dict[str, float]:
+    """Mean pooled PCC over AUs vs the dynamic labels of: the best any per-clip shift of the
+    model's traces could do (each clip's trace moved to the teacher's dynamic clip mean), and
+    OpenFace's static output without and with this calibration (frames where it has a row)."""
+    from trainer.metrics import clip_means, nanmean, pcc
+
+    t = uncalibrated
+    shifted = np.stack([t.intensity[:, j] - clip_means(t.intensity[:, j], t.clip)
+                        + clip_means(t.teacher_intensity[:, j], t.clip) for j in range(len(intensity_aus))], 1)
+    keys = [(c, int(f)) for c, f in zip(t.clip, t.frame)]
+    rows = [i for i, key in enumerate(keys) if key in static]
+    raw = np.array([static[keys[i]][0] for i in rows]).reshape(-1, len(intensity_aus))
+    cal = np.array([static[keys[i]][1] for i in rows]).reshape(-1, len(intensity_aus))
+    reference = t.teacher_intensity[rows]
+
+    def mean_pcc(predicted, target):
+        return nanmean(pcc(predicted[:, j], target[:, j]) for j in range(len(intensity_aus)))
+
+    return {"shift_bound_pcc": mean_pcc(shifted, t.teacher_intensity),
+            "openface_static_pcc": mean_pcc(raw, reference),
+            "openface_static_calibrated_pcc": mean_pcc(cal, reference), "openface_static_frames": len(rows)}
+
+
 def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
-    """(uncalibrated, calibrated) :class:`~auvid.heldout.HeldoutTraces` vs the dynamic labels."""
+    """(uncalibrated, calibrated) :class:`~auvid.heldout.HeldoutTraces` vs the dynamic labels, and
+    the teacher's static output (raw, calibrated) by (clip, frame)."""
     from auvid.heldout import _video_for, clip_traces
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.sources import VideoFileSource
@@ -62,6 +106,7 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
             "teacher_occurrence")
     both = ({k: [] for k in keys}, {k: [] for k in keys})
     labelled = 0
+    static: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     for clip in clips:
         video = _video_for(data_root, clip)
         labels = data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
@@ -80,9 +125,12 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
                 for key, value in zip(keys, (clip, person, *row)):
                     columns[key].append(value)
         labelled += count
+        static_csv = labels.with_name(f"{clip}.static.csv")
+        if static_csv.is_file():
+            static.update({(clip, frame): values for frame, values in teacher_static_traces(static_csv, engine).items()})
     if not both[0]["frame"]:
         raise InputError("no held-out frame could be matched to the dynamic labels: is --data-root the shared data set?")
-    return _traces(both[0], labelled), _traces(both[1], labelled)
+    return _traces(both[0], labelled), _traces(both[1], labelled), static
 
 
 def calibration_metrics(engine, group: str, data_root: Path, model_data: dict | None) -> dict:
@@ -90,17 +138,21 @@ def calibration_metrics(engine, group: str, data_root: Path, model_data: dict | 
     from auvid.heldout import group_clips, heldout_report
 
     clips = group_clips(group, data_root, model_data)
-    uncalibrated, calibrated = calibration_traces(engine, clips, data_root)
+    uncalibrated, calibrated, static = calibration_traces(engine, clips, data_root)
     reports = {name: heldout_report(traces, engine.intensity_aus, engine.occurrence_aus)
                for name, traces in (("uncalibrated", uncalibrated), ("calibrated", calibrated))}
     first = reports["uncalibrated"]
     return {"group": group, "teacher": "dynamic", "frames": first["frames"],
-            "labelled_frames": first["labelled_frames"], "clips": first["clips"], "people": first["people"], **reports}
+            "labelled_frames": first["labelled_frames"], "clips": first["clips"], "people": first["people"], **reports,
+            "references": reference_figures(uncalibrated, static, engine.intensity_aus)}
 
 
 def calibration_table(result: dict):
-    """Per AU: pooled PCC, within-clip PCC and occurrence F1, each without and with calibration."""
+    """Per AU: pooled PCC, within-clip PCC and occurrence F1, each without and with calibration;
+    under it, the reference figures (:func:`reference_lines`)."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=f"{result['group']} people vs the teacher's dynamic (person-calibrated) output: "
                         f"{len(result['people'])} people, {len(result['clips'])} clips, "
@@ -121,4 +173,14 @@ def calibration_table(result: dict):
         table.add_row(au, *cells)
     table.add_row("mean", *(cell(report["summary"], key) for key in ("mean_pcc", "mean_within_pcc", "mean_f1")
                             for report in (raw, cal)), style="bold")
-    return table
+    return Group(table, *(Text(line) for line in reference_lines(result)))
+
+
+def reference_lines(result: dict) -> list[str]:
+    """What the pooled figure could be: the ceiling of any per-clip shift, and the calibration
+    applied to OpenFace's own static output."""
+    r = result["references"]
+    return [f"best any per-clip shift of these traces could do (each clip moved to the teacher's dynamic mean): "
+            f"pooled PCC {r['shift_bound_pcc']:.3f}",
+            f"OpenFace's static output vs its dynamic output, {r['openface_static_frames']} frames: pooled PCC "
+            f"{r['openface_static_pcc']:.3f} raw, {r['openface_static_calibrated_pcc']:.3f} with this calibration"]
