@@ -42,6 +42,22 @@ def _calibrated_copy(results: list, engine) -> list:
     return calibrated
 
 
+def live_offline_gap(results: list, engine) -> float | None:
+    """Mean |live - offline| calibrated intensity over one clip's rows after the live baseline
+    settled (None when it never settles): how far a live session's output is from the offline one."""
+    from auvid.calibrate import Calibrator
+
+    def calibrated(mode: str) -> list:
+        calibrator = Calibrator(engine.intensity_aus, engine.occurrence_aus)
+        copies = [replace(r, faces=list(r.faces), image=None) for r in results]
+        return list(calibrator.offline(copies) if mode == "offline" else calibrator.live(copies))
+
+    gaps = [np.abs(live.intensity - offline.intensity).mean()
+            for live_result, offline_result in zip(calibrated("live"), calibrated("offline"))
+            for live, offline in zip(live_result.faces, offline_result.faces) if live.calibrated]
+    return float(np.mean(gaps)) if gaps else None
+
+
 def _traces(columns: dict, labelled: int):
     from auvid.heldout import HeldoutTraces
 
@@ -107,6 +123,7 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
     both = ({k: [] for k in keys}, {k: [] for k in keys})
     labelled = 0
     static: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    gaps: dict[str, float] = {}
     for clip in clips:
         video = _video_for(data_root, clip)
         labels = data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
@@ -125,12 +142,15 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
                 for key, value in zip(keys, (clip, person, *row)):
                     columns[key].append(value)
         labelled += count
+        gap = live_offline_gap(results, engine)
+        if gap is not None:
+            gaps[clip] = gap
         static_csv = labels.with_name(f"{clip}.static.csv")
         if static_csv.is_file():
             static.update({(clip, frame): values for frame, values in teacher_static_traces(static_csv, engine).items()})
     if not both[0]["frame"]:
         raise InputError("no held-out frame could be matched to the dynamic labels: is --data-root the shared data set?")
-    return _traces(both[0], labelled), _traces(both[1], labelled), static
+    return _traces(both[0], labelled), _traces(both[1], labelled), static, gaps
 
 
 def calibration_metrics(engine, group: str, data_root: Path, model_data: dict | None) -> dict:
@@ -138,13 +158,15 @@ def calibration_metrics(engine, group: str, data_root: Path, model_data: dict | 
     from auvid.heldout import group_clips, heldout_report
 
     clips = group_clips(group, data_root, model_data)
-    uncalibrated, calibrated, static = calibration_traces(engine, clips, data_root)
+    uncalibrated, calibrated, static, gaps = calibration_traces(engine, clips, data_root)
     reports = {name: heldout_report(traces, engine.intensity_aus, engine.occurrence_aus)
                for name, traces in (("uncalibrated", uncalibrated), ("calibrated", calibrated))}
     first = reports["uncalibrated"]
     return {"group": group, "teacher": "dynamic", "frames": first["frames"],
             "labelled_frames": first["labelled_frames"], "clips": first["clips"], "people": first["people"], **reports,
-            "references": reference_figures(uncalibrated, static, engine.intensity_aus)}
+            "references": reference_figures(uncalibrated, static, engine.intensity_aus),
+            "live_vs_offline": {"clips": len(gaps), "median_gap": float(np.median(list(gaps.values()))) if gaps else None,
+                                "worst_gap": max(gaps.values()) if gaps else None, "per_clip": gaps}}
 
 
 def calibration_table(result: dict):
@@ -183,4 +205,6 @@ def reference_lines(result: dict) -> list[str]:
     return [f"best any per-clip shift of these traces could do (each clip moved to the teacher's dynamic mean): "
             f"pooled PCC {r['shift_bound_pcc']:.3f}",
             f"OpenFace's static output vs its dynamic output, {r['openface_static_frames']} frames: pooled PCC "
-            f"{r['openface_static_pcc']:.3f} raw, {r['openface_static_calibrated_pcc']:.3f} with this calibration"]
+            f"{r['openface_static_pcc']:.3f} raw, {r['openface_static_calibrated_pcc']:.3f} with this calibration"] + (
+        [f"live calibration after settling vs offline, mean |difference| per clip: median {g['median_gap']:.3f}, "
+         f"worst {g['worst_gap']:.3f} ({g['clips']} clips that settled)"] if (g := result["live_vs_offline"])["clips"] else [])
