@@ -30,13 +30,13 @@ class _Replay:
         return iter(self.results)
 
 
-def _calibrated_copy(results: list, engine) -> list:
+def _calibrated_copy(results: list, engine, settings=None) -> list:
     """The results after offline calibration; the calibrated 0/1 occurrence goes where the
     probability was, so F1 at the usual 0.5 threshold scores the calibration's rule."""
     from auvid.calibrate import Calibrator
 
     copies = [replace(r, faces=list(r.faces), image=None) for r in results]
-    calibrated = list(Calibrator(engine.intensity_aus, engine.occurrence_aus).offline(copies))
+    calibrated = list(Calibrator(engine.intensity_aus, engine.occurrence_aus, settings).offline(copies))
     for result in calibrated:
         result.faces = [replace(f, occurrence_prob=f.occurrence.astype(np.float32)) for f in result.faces]
     return calibrated
@@ -208,3 +208,62 @@ def reference_lines(result: dict) -> list[str]:
             f"{r['openface_static_pcc']:.3f} raw, {r['openface_static_calibrated_pcc']:.3f} with this calibration"] + (
         [f"live calibration after settling vs offline, mean |difference| per clip: median {g['median_gap']:.3f}, "
          f"worst {g['worst_gap']:.3f} ({g['clips']} clips that settled)"] if (g := result["live_vs_offline"])["clips"] else [])
+
+
+def search_settings(engine, group: str, data_root: Path, candidates: list) -> list[dict]:
+    """How the shipped settings were chosen: each clip of ``group`` runs once through the runtime
+    path, then every candidate :class:`~auvid.calibrate.CalibrationSettings` calibrates the same
+    results; mean pooled PCC, within-clip PCC and F1 vs the dynamic labels for each."""
+    from auvid.heldout import _video_for, clip_traces, group_clips, heldout_report
+    from auvid.pipeline import Analyzer, AnalyzerOptions
+    from auvid.sources import VideoFileSource
+    from trainer.data.people import person_of, read_people
+
+    options = AnalyzerOptions(models_dir=str(data_root / "models"))
+    people = read_people(data_root)
+    runs = []
+    for clip in group_clips(group, data_root, None):
+        video, labels = _video_for(data_root, clip), data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
+        if video is None or not labels.is_file():
+            continue
+        results = [replace(r, image=None) for r in Analyzer(options, engine=engine).run(VideoFileSource(video))]
+        runs.append((clip, video, labels, person_of(clip, people), results))
+    keys = ("clip", "person", "frame", "face_id", "timestamp", "intensity", "probability", "teacher_intensity",
+            "teacher_occurrence")
+    table = []
+    for settings in [None, *candidates]:
+        columns: dict[str, list] = {k: [] for k in keys}
+        labelled = 0
+        for clip, video, labels, person, results in runs:
+            replayed = results if settings is None else _calibrated_copy(results, engine, settings)
+            rows, count = clip_traces(lambda: _Replay(replayed), video, labels, person)
+            labelled += count
+            for row in rows:
+                for key, value in zip(keys, (clip, person, *row)):
+                    columns[key].append(value)
+        summary = heldout_report(_traces(columns, labelled), engine.intensity_aus, engine.occurrence_aus)["summary"]
+        table.append({"settings": "uncalibrated" if settings is None else settings,
+                      **{k: summary[k] for k in ("mean_pcc", "mean_within_pcc", "mean_f1")}})
+    return table
+
+
+def _search_main() -> None:
+    """``python -m auvid.calibration_eval [DATA_ROOT]``: the validation search behind the defaults."""
+    import sys
+
+    from auvid.calibrate import PASS_THROUGH_AUS, CalibrationSettings
+    from engines.select import DEFAULT_MODEL, open_engine
+
+    data_root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+    candidates = [CalibrationSettings(percentile=q, pass_through=passed)
+                  for passed in ((), PASS_THROUGH_AUS) for q in (10, 20, 30, 40, 50, 60, 70, 80, 90)]
+    candidates += [CalibrationSettings(occurrence_min=m) for m in (0.1, 0.25, 0.5)]
+    for row in search_settings(open_engine("auto", DEFAULT_MODEL), "validation", data_root, candidates):
+        s = row["settings"]
+        name = s if isinstance(s, str) else (f"p{s.percentile:g} pass-through {'6 AUs' if s.pass_through else 'none'} "
+                                             f"occurrence >= {s.occurrence_min:g}")
+        print(f"{name:50s} pooled {row['mean_pcc']:.3f}  within {row['mean_within_pcc']:.3f}  F1 {row['mean_f1']:.3f}")
+
+
+if __name__ == "__main__":
+    _search_main()

@@ -76,8 +76,9 @@ def _jsonl(path):
 def test_near_neutral_face_reads_near_zero_and_outputs_say_calibrated(tmp_path):
     """evmhr_face.mp4: a still, near-neutral face. Uncalibrated, its calibrated AUs' baselines add up
     to ~5 (AU15 1.2, AU20 1.4, ...); calibrated they read ~0 on nearly every frame."""
-    out, jsonl = tmp_path / "n.csv", tmp_path / "n.jsonl"
-    result = run_cli("process", str(clip("evmhr_face.mp4")), "--out", str(out), "--jsonl", str(jsonl), "--calibrate")
+    out, jsonl, overlay = tmp_path / "n.csv", tmp_path / "n.jsonl", tmp_path / "n.mp4"
+    result = run_cli("process", str(clip("evmhr_face.mp4")), "--out", str(out), "--jsonl", str(jsonl),
+                     "--overlay", str(overlay), "--calibrate")
     assert result.returncode == 0, result.stderr
     assert "calibrated per person" in result.stderr
     table = read_csv(out)
@@ -94,6 +95,10 @@ def test_near_neutral_face_reads_near_zero_and_outputs_say_calibrated(tmp_path):
     assert all(face["calibrated"] is True and set(face["occurrence"]) == set(OCCURRENCE_AUS)
                for record in records for face in record["faces"])
     assert out.with_name("n.jsonl.calibration.json").is_file() is False  # process: one sidecar, beside the CSV
+    import av  # the overlay got every frame back (offline calibration holds results, not images)
+
+    with av.open(str(overlay)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == len(table)
 
 
 @needs_shared
