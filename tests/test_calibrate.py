@@ -195,3 +195,34 @@ def test_ctrl_c_during_offline_calibration_keeps_the_calibrated_rows(tmp_path):
     sidecar = json.loads(out.with_name("a.csv.partial.calibration.json").read_text())
     assert sidecar["faces"]["0"]["frames"] == len(table)
     assert table[[f"{au}_r" for au in CALIBRATED]].to_numpy().min() == 0.0
+
+
+@needs_shared
+def test_calibration_eval_on_validation_clips_gains_pooled_agreement_with_the_dynamic_output():
+    """The machinery of `auvid eval --calibrate` on the shortest validation clip of each of the five
+    validation people with the shortest clips (~430 frames): calibration raises the pooled PCC vs
+    the teacher's dynamic output and keeps the within-clip PCC. Measured: 0.43 -> 0.49, within
+    0.41 -> 0.405 (whole validation group: 0.443 -> 0.621, 0.569 -> 0.594). Over all 1050 sets of
+    five short validation clips of different people, 97% gain > 0.03 and none loses > 0.03 within."""
+    from auvid.calibration_eval import calibration_traces, reference_figures
+    from auvid.heldout import heldout_report
+    from engines.select import DEFAULT_MODEL, open_engine
+    from tests.conftest import SHARED
+
+    engine = open_engine("onnxruntime", DEFAULT_MODEL)
+    clips = ["lipnet_grid_bbaf2n", "styletalk_surprisegirl_clip2", "deepavsr_00009", "changeLighting", "mead_W009_neutral"]
+    raw, calibrated, static, gaps = calibration_traces(engine, clips, SHARED)
+    assert len(raw) == len(calibrated) > 400 and set(raw.clip) == set(clips)
+    before, after = (heldout_report(t, engine.intensity_aus, engine.occurrence_aus)["summary"] for t in (raw, calibrated))
+    assert after["mean_pcc"] > before["mean_pcc"] + 0.03, (before["mean_pcc"], after["mean_pcc"])
+    assert after["mean_within_pcc"] >= before["mean_within_pcc"] - 0.03, (before, after)
+    references = reference_figures(raw, static, engine.intensity_aus)
+    assert references["openface_static_calibrated_pcc"] > references["openface_static_pcc"]
+    assert gaps and max(gaps.values()) < 0.1
+
+
+def test_eval_calibrate_needs_heldout_data():
+    result = run_cli("eval", "--calibrate", "--data", "afar")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "auvid: error: --calibrate needs --data heldout (AFAR's frames are stills, with no track to calibrate)"]
