@@ -9,6 +9,7 @@ returning False on failure, which is checked).
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -148,6 +149,9 @@ class TensorRTEngine(Engine):
         except BaseException:
             self.deactivate_impl()
             raise
+        # The pipeline keeps its engine to the end: free it before interpreter teardown, while
+        # TensorRT and the CUDA bindings are still whole.
+        atexit.register(self.deactivate)
 
     def _load(self, trt) -> None:
         self._logger = trt.Logger(trt.Logger.WARNING)
@@ -225,6 +229,7 @@ class TensorRTEngine(Engine):
 
     def deactivate_impl(self) -> None:
         """Context and engine go before the memory and stream they use."""
+        atexit.unregister(self.deactivate)
         self._host_in = None
         self._host_out = {}
         self._graphs = {}

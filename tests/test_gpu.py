@@ -92,6 +92,44 @@ def test_cuda_graphs_give_the_plain_engines_scores(built, faces):
 
 
 @needs_trt
+@needs_shared
+def test_host_buffers_are_pinned_and_freed_on_close(built, faces):
+    from cuda.bindings import runtime as cudart
+
+    from engines.tensorrt_backend import TensorRTEngine
+
+    engine = TensorRTEngine(built["engine"]).activate()
+    pointer = engine._host_in.ctypes.data
+    error, attributes = cudart.cudaPointerGetAttributes(pointer)
+    assert int(error) == 0 and attributes.type == cudart.cudaMemoryType.cudaMemoryTypeHost
+    engine.infer(_tiled(faces, 3))
+    buffers = engine._buffers
+    engine.deactivate()
+    assert engine._buffers is None and not buffers._device and not buffers._pinned and buffers._stream is None
+
+
+@needs_trt
+@needs_shared
+def test_the_pycuda_path_shares_the_engines_context(built, faces, monkeypatch):
+    """pycuda only through autoprimaryctx: with pycuda.autoinit the stream and buffers lived in
+    another context than the engine ('invalid resource handle')."""
+    pytest.importorskip("pycuda", reason="pycuda is not installed (optional; cuda-python is the default)")
+    import engines.cuda_buffers as cuda_buffers
+    from engines.onnxrt import OnnxRuntimeEngine
+    from engines.tensorrt_backend import TensorRTEngine
+
+    def no_cuda_python():
+        raise ModelError(cuda_buffers.CUDA_PYTHON_MISSING)
+
+    monkeypatch.setattr(cuda_buffers, "import_cudart", no_cuda_python)
+    pixels = _tiled(faces, 5)
+    with TensorRTEngine(built["engine"]) as engine, OnnxRuntimeEngine(built["fp32"]) as reference:
+        assert "buffers via pycuda" in engine.description
+        (p, i), (q, j) = engine.infer(pixels), reference.infer(pixels)
+    assert np.abs(p - q).max() < 0.02 and np.abs(i - j).max() < 0.05
+
+
+@needs_trt
 def test_engines_that_do_not_match_their_manifest_are_refused(built, tmp_path):
     from engines.tensorrt_backend import TensorRTEngine
 
