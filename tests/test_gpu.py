@@ -172,8 +172,9 @@ def test_auto_chooses_the_engine_beside_the_model(built):
     from engines.select import open_engine
 
     engine = open_engine("auto", built["fp32"])
-    try:
-        assert engine.name == "tensorrt" and engine.engine_path == built["engine"]
+    try:  # this engine, or a fitting one built into engines/ on this machine before
+        assert engine.name == "tensorrt" and engine.manifest.precision == "fp16"
+        assert engine.manifest.checkpoint_sha256 == json.loads(manifest_path_for(built["fp32"]).read_text())["checkpoint_sha256"]
     finally:
         engine.deactivate()
 
