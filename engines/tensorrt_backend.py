@@ -159,7 +159,10 @@ class TensorRTEngine(Engine):
         self._engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
         if self._engine is None:
             raise ModelError(f"{self.engine_path}: TensorRT could not deserialize it (corrupt, or another version)")
-        self.min_batch, self.max_batch = check_io(engine_io(self._engine, trt), self.manifest)
+        try:
+            self.min_batch, self.max_batch = check_io(engine_io(self._engine, trt), self.manifest)
+        except ModelError as exc:
+            raise ModelError(f"{self.engine_path}: {exc}; rebuild it with `auvid build-engine --force`") from None
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise ModelError(f"{self.engine_path}: TensorRT could not create an execution context (GPU memory?)")
