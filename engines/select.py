@@ -69,11 +69,10 @@ def find_engine(wanted: Wanted, platform: Platform, dirs: list[Path]) -> tuple[P
 
 def current_platform() -> Platform:
     """This machine's TensorRT version and GPU, or ModelError saying what is missing."""
-    from engines.cuda_buffers import cuda_device
-    from engines.tensorrt_backend import import_tensorrt
+    from engines.tensorrt_backend import import_tensorrt, tensorrt_device
 
     trt = import_tensorrt()
-    return Platform(trt.__version__, cuda_device()["compute_capability"])
+    return Platform(trt.__version__, tensorrt_device()["compute_capability"])
 
 
 def find_tensorrt_engine(checkpoint_sha: str, engines_dir: Path = ENGINES_DIR, mirror: bool = True,

@@ -43,13 +43,54 @@ def import_tensorrt():
     return tensorrt
 
 
-def tensorrt_available() -> tuple[bool, str]:
-    """(usable, why not): TensorRT importable and a GPU CUDA can reach (else CUDA's reason)."""
+def tensorrt_cuda_major() -> int | None:
+    """The CUDA major version the installed TensorRT wheel was built for (``tensorrt-cu12``,
+    ``tensorrt-cu13``), or None where that cannot be told (a system install)."""
+    from importlib import metadata
+
+    for major in (13, 12, 11):
+        for name in (f"tensorrt-cu{major}", f"tensorrt-cu{major}-libs"):
+            try:
+                metadata.version(name)
+                return major
+            except metadata.PackageNotFoundError:
+                continue
+    return None
+
+
+def stack_mismatch(tensorrt_cuda: int | None, driver_cuda: str) -> str | None:
+    """Why a TensorRT wheel for CUDA ``tensorrt_cuda`` cannot run on a driver supporting CUDA
+    ``driver_cuda`` ('12.4'), or None. TensorRT's own error would only say it failed to
+    initialise CUDA."""
+    try:
+        driver_major = int(driver_cuda.split(".")[0])
+    except (ValueError, AttributeError):
+        return None
+    if tensorrt_cuda is None or tensorrt_cuda <= driver_major:
+        return None
+    fix = "pip install 'auvid[tensorrt-cu12]'" if driver_major == 12 else "update the driver"
+    return (f"TensorRT is installed for CUDA {tensorrt_cuda} but the NVIDIA driver supports CUDA {driver_cuda}: "
+            f"{fix}, or update the driver to one for CUDA {tensorrt_cuda}")
+
+
+def tensorrt_device() -> dict:
+    """This GPU (see :func:`engines.cuda_buffers.cuda_device`) after checking that TensorRT
+    loads and was built for a CUDA this driver runs; ModelError with the reason otherwise."""
     from engines.cuda_buffers import cuda_device
 
+    import_tensorrt()
+    device = cuda_device()
+    why = stack_mismatch(tensorrt_cuda_major(), device.get("driver_cuda", ""))
+    if why:
+        raise ModelError(why)
+    return device
+
+
+def tensorrt_available() -> tuple[bool, str]:
+    """(usable, why not): TensorRT importable, a GPU CUDA can reach (else CUDA's own reason),
+    and a TensorRT build this driver runs."""
     try:
-        import_tensorrt()
-        cuda_device()
+        tensorrt_device()
     except ModelError as exc:
         return False, str(exc)
     return True, ""
@@ -126,9 +167,7 @@ class TensorRTEngine(Engine):
         engine_path = Path(engine_path)
         manifest = Manifest.for_model(engine_path, "tensorrt", "TensorRT")
         trt = import_tensorrt()
-        from engines.cuda_buffers import cuda_device
-
-        why = platform_mismatch(manifest, Platform(trt.__version__, cuda_device()["compute_capability"]))
+        why = platform_mismatch(manifest, Platform(trt.__version__, tensorrt_device()["compute_capability"]))
         if why:
             raise ModelError(f"{engine_path}: {why}; rebuild it here with `auvid build-engine --force`")
         super().__init__(manifest)

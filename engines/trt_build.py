@@ -103,14 +103,13 @@ def build_engine(source_onnx: Path, out_dir: Path, precision: str, batch: dict[s
                  model_name: str = "model", force: bool = False) -> tuple[Path, bool]:
     """Build (or keep, unless ``force``) the engine for ``source_onnx``, the FP16 ONNX for
     ``precision='fp16'`` or the FP32 one for 'fp32'. Returns (engine path, whether it was kept)."""
-    from engines.cuda_buffers import cuda_device
-    from engines.tensorrt_backend import INPUT_NAME, import_tensorrt
+    from engines.tensorrt_backend import INPUT_NAME, import_tensorrt, tensorrt_device
 
     trt = import_tensorrt()
     source_manifest = Manifest.for_model(source_onnx, "onnxruntime", "ONNX Runtime")
     if source_manifest.precision != precision:
         raise ModelError(f"{source_onnx} is {source_manifest.precision}; the {precision} engine is built from the {precision} ONNX")
-    device = cuda_device()
+    device = tensorrt_device()
     platform = Platform(trt.__version__, device["compute_capability"])
     source_sha = sha256_file(source_onnx)
     target = out_dir / engine_name(model_name, precision, device, trt.__version__)

@@ -196,3 +196,15 @@ def test_cuda_says_why_there_is_no_gpu_instead_of_no_gpu_visible():
             assert "no NVIDIA driver is installed" in message or "auvid[tensorrt-cu12]" in message
     else:
         pytest.skip(f"a GPU is usable here ({identity['gpu']}): the GPU tests cover it")
+
+
+def test_a_tensorrt_for_a_newer_cuda_than_the_driver_is_named_with_its_fix():
+    from engines.tensorrt_backend import stack_mismatch, tensorrt_cuda_major
+
+    message = stack_mismatch(13, "12.4")
+    assert "TensorRT is installed for CUDA 13" in message and "supports CUDA 12.4" in message
+    assert "pip install 'auvid[tensorrt-cu12]'" in message
+    assert "update the driver" in stack_mismatch(13, "11.8")
+    assert stack_mismatch(12, "13.0") is None and stack_mismatch(13, "13.0") is None
+    assert stack_mismatch(None, "12.4") is None and stack_mismatch(13, "none") is None
+    assert tensorrt_cuda_major() in (None, 11, 12, 13)
