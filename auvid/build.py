@@ -1,5 +1,10 @@
-"""``auvid build-engine``: fused ONNX (FP32 and FP16) from a checkpoint, then a TensorRT engine
-where TensorRT and an NVIDIA GPU exist. Prints what it built and its measured latency."""
+"""``auvid build-engine``: fused ONNX (FP32 and FP16), then a TensorRT engine where TensorRT and
+an NVIDIA GPU exist. Prints what it built or kept and its measured latency.
+
+The shipped model needs no torch: its ONNX (with a manifest naming the checkpoint) is the
+starting point and the FP16 graph is derived with ``onnx`` alone, so ``auvid[tensorrt]`` is all
+the GPU path installs. Another checkpoint is traced with torch (``auvid[train]``).
+"""
 from __future__ import annotations
 
 import logging
@@ -12,9 +17,22 @@ from auvid.errors import ModelError
 
 log = logging.getLogger(__name__)
 
+# The pipeline's calls to the engine: offline, faces from up to `batch_frames` frames, flushed
+# once 32 or more are waiting (auvid.pipeline.Analyzer.run), so a call holds at most
+# 31 + max_faces; live, one frame: up to max_faces. The profile covers all without a split.
+PIPELINE_FLUSH_FACES = 32
+
+
+def default_batch_spec() -> str:
+    """min:opt:max from the pipeline's own batch sizes (1:8:39 with the default options)."""
+    from auvid.pipeline import AnalyzerOptions
+
+    options = AnalyzerOptions()
+    return f"1:{options.batch_frames}:{PIPELINE_FLUSH_FACES - 1 + options.max_faces}"
+
 
 def _latency_ms(engine, batch: int, size: int, repeats: int = 30) -> float:
-    pixels = np.random.default_rng(0).uniform(0, 255, (batch, 1, size, size)).astype(np.float32)
+    pixels = np.random.default_rng(0).integers(0, 256, (batch, 1, size, size), dtype=np.uint8)
     for _ in range(3):
         engine.infer(pixels)
     samples = []
@@ -25,17 +43,48 @@ def _latency_ms(engine, batch: int, size: int, repeats: int = 30) -> float:
     return float(np.median(samples))
 
 
-def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str | None, workspace_mb: int,
+def exported_onnx_for(checkpoint: Path, checkpoint_sha: str, mirror: bool) -> Path | None:
+    """The FP32 ONNX already exported from ``checkpoint`` beside it (the shipped model's), if its
+    manifest names this checkpoint and mirroring and the file is intact."""
+    from engines.manifest import Manifest
+
+    candidate = checkpoint.with_suffix(".onnx")
+    if not candidate.is_file():
+        return None
+    try:
+        manifest = Manifest.for_model(candidate, "onnxruntime", "ONNX Runtime")
+    except ModelError as exc:
+        log.info("not starting from %s: %s", candidate, exc)
+        return None
+    fits = (manifest.checkpoint_sha256 == checkpoint_sha and manifest.mirror_averaged == mirror
+            and manifest.precision == "fp32")
+    return candidate if fits else None
+
+
+def _onnx_up_to_date(target: Path, checkpoint_sha: str, mirror: bool, precision: str) -> bool:
+    from engines.manifest import Manifest
+
+    if not target.is_file():
+        return False
+    try:
+        manifest = Manifest.for_model(target, "onnxruntime", "ONNX Runtime")
+    except ModelError:
+        return False
+    return (manifest.checkpoint_sha256 == checkpoint_sha and manifest.mirror_averaged == mirror
+            and manifest.precision == precision)
+
+
+def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, out: str | None, workspace_mb: int,
               force: bool, mirror: bool = True) -> int:
     import click
 
-    from engines.export import export_onnx
-    from engines.manifest import Manifest, manifest_path_for, sha256_file
+    from engines.manifest import sha256_file
     from engines.onnxrt import OnnxRuntimeEngine
     from engines.select import DEFAULT_CHECKPOINT, ENGINES_DIR
     from engines.tensorrt_backend import tensorrt_available
     from engines.trt_build import parse_batch
 
+    batch_spec = batch_spec or default_batch_spec()
     batch = parse_batch(batch_spec)
     checkpoint_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if not checkpoint_path.is_file():
@@ -44,14 +93,20 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     sha = sha256_file(checkpoint_path)
     stem = f"{checkpoint_path.stem}-{sha[:8]}" + ("" if mirror else "-nomirror")
+    source = exported_onnx_for(checkpoint_path, sha, mirror)
     built = {}
     for variant in ("fp32", "fp16"):
         target = out_dir / f"{stem}.{variant}.onnx"
-        manifest_file = manifest_path_for(target)
-        up_to_date = (target.is_file() and manifest_file.is_file() and not force
-                      and Manifest.load(manifest_file).checkpoint_sha256 == sha)
+        up_to_date = not force and _onnx_up_to_date(target, sha, mirror, variant)
         if not up_to_date:
-            export_onnx(checkpoint_path, target, precision=variant, mirror=mirror, model_name=checkpoint_path.stem)
+            if source is not None:
+                from engines.export import derive_from_onnx
+
+                derive_from_onnx(source, target, precision=variant, model_name=checkpoint_path.stem)
+            else:
+                from engines.export import export_onnx
+
+                export_onnx(checkpoint_path, target, precision=variant, mirror=mirror, model_name=checkpoint_path.stem)
         built[variant] = target
         with OnnxRuntimeEngine(target) as engine:
             b1 = _latency_ms(engine, 1, engine.input_size)
@@ -68,10 +123,14 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str, out: str 
     from engines.tensorrt_backend import TensorRTEngine
     from engines.trt_build import build_engine
 
-    engine_path = build_engine(built["fp32"], built["fp16"], out_dir, precision, batch, workspace_mb, stem)
+    engine_path, kept = build_engine(built[precision], out_dir, precision, batch, workspace_mb, stem, force)
     with TensorRTEngine(engine_path) as engine:
         b1 = _latency_ms(engine, 1, engine.input_size)
         bopt = _latency_ms(engine, batch["opt"], engine.input_size)
-    click.echo(f"built {engine_path} (TensorRT {precision}, batch {batch_spec}): {b1:.3f} ms at batch 1, "
-               f"{bopt:.3f} ms at batch {batch['opt']}")
+        layers = engine.manifest.build.get("layer_precisions", {})
+        where = engine.description
+    layer_text = ", ".join(f"{count} {kind}" for kind, count in sorted(layers.items(), key=lambda kv: -kv[1]))
+    click.echo(f"{'kept' if kept else 'built'} {engine_path} (TensorRT {precision}, strongly typed, batch {batch_spec}, "
+               f"layers: {layer_text or 'not inspected'}): {b1:.3f} ms at batch 1, {bopt:.3f} ms at batch {batch['opt']} "
+               f"on {where}")
     return 0

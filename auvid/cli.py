@@ -194,16 +194,19 @@ def evaluate(model, data, split, data_root, json_out, backend, calibrate):
 @main.command("build-engine")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint (.pt); default: the shipped model's.")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
-@click.option("--batch", default="1:8:32", show_default=True, help="TensorRT batch profile min:opt:max.")
+@click.option("--batch", default=None,
+              help="TensorRT batch profile min:opt:max (default: the pipeline's batch sizes, 1:8:39).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default: engines/).")
 @click.option("--workspace-mb", type=int, default=1024, show_default=True)
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
               help="Average each face with its mirror image (as the shipped model does); --no-mirror runs half "
                    "the network per face, about 1.5x the fps, for ~0.005 lower PCC.")
-@click.option("--force", is_flag=True, help="Rebuild even if an up-to-date engine exists.")
+@click.option("--force", is_flag=True, help="Rebuild the ONNX models and the engine even if up to date.")
 @user_errors
 def build_engine(checkpoint, precision, batch, out, workspace_mb, mirror, force):
-    """Export the model to ONNX (FP32 + FP16) and build a TensorRT engine where a GPU exists."""
+    """Export the model to ONNX (FP32 + FP16) and build a TensorRT engine where a GPU exists.
+
+    The shipped model needs only auvid[tensorrt]; another --checkpoint needs auvid[train]."""
     from auvid.build import run_build
 
     sys.exit(run_build(checkpoint, precision, batch, out, workspace_mb, force, mirror))

@@ -154,7 +154,7 @@ class Analyzer:
         if sum(counts):
             crops = np.concatenate([p.crops for p in batch if len(p.crops)])
             start = time.perf_counter()
-            prob, intensity = self.engine.infer(crops[:, None].astype(np.float32))
+            prob, intensity = self.engine.infer(crops[:, None])
             infer_seconds = time.perf_counter() - start
         offset = 0
         for prepared, count in zip(batch, counts):
@@ -184,7 +184,7 @@ class Analyzer:
         crops = self.aligner.align_many(gray, [f.landmarks for f in faces])
         results = []
         if faces:
-            prob, intensity = self.engine.infer(crops[:, None].astype(np.float32))
+            prob, intensity = self.engine.infer(crops[:, None])
             for i, face in enumerate(faces):
                 face.face_id = i
                 results.append(FaceResult(face, intensity[i], prob[i]))

@@ -1,8 +1,10 @@
 """One contract for every backend (after Polygraphy's runners): activate, infer, deactivate.
 
-``infer`` takes aligned grey faces as float32 pixels (N, 1, S, S) and returns occurrence
-probabilities (N, C) and intensities (N, J). Each call's wall time is recorded so the pipeline
-and the benchmarks read the same figures.
+``infer`` takes aligned grey faces as pixels 0-255 (N, 1, S, S), uint8 as the aligner makes them
+or float32, and returns occurrence probabilities (N, C) and intensities (N, J). uint8 stays
+uint8 (the TensorRT engine copies it as is, a quarter of the bytes); each backend converts to
+what its graph takes. Each call's wall time is recorded so the pipeline and the benchmarks read
+the same figures.
 """
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ class Engine(ABC):
         if pixels.ndim != 4 or pixels.shape[1:] != (1, self.input_size, self.input_size):
             raise ValueError(f"{self.name}: expected (N, 1, {self.input_size}, {self.input_size}), got {pixels.shape}")
         start = time.perf_counter()
-        prob, intensity = self.infer_impl(np.ascontiguousarray(pixels, dtype=np.float32))
+        dtype = np.uint8 if pixels.dtype == np.uint8 else np.float32
+        prob, intensity = self.infer_impl(np.ascontiguousarray(pixels, dtype=dtype))
         self.inference_times.append(time.perf_counter() - start)
         return prob, intensity
 

@@ -1,6 +1,10 @@
 """Checkpoint -> one fused ONNX graph (normalisation, both views, the GCN-derived classifiers,
 view and mirror averaging, sigmoid and intensity heads), FP32 or FP16, with its manifest.
 
+Two routes: :func:`export_onnx` traces a checkpoint (needs torch: ``auvid[train]``);
+:func:`derive_from_onnx` starts from an ONNX already exported with its manifest (the shipped
+model's) and needs only ``onnx`` (in ``auvid[tensorrt]``), so the GPU path never needs torch.
+
 The GCN only produces classifier weights, which are constant at inference: tracing folds
 ``Â ReLU(Â W^0 H0) H1`` into one matrix per view, so the exported graph costs no more than
 two plain linear heads.
@@ -14,6 +18,7 @@ from pathlib import Path
 
 from auvid.errors import ModelError
 from engines.manifest import Manifest, manifest_path_for, sha256_file
+from engines.onnx_graph import import_onnx, to_fp16
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +30,12 @@ OPSET = 17
 def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32", mirror: bool = True,
                 model_name: str | None = None) -> Path:
     """Write ``out`` (.onnx) and its manifest (.json beside it); return the ONNX path."""
-    import numpy as np
-    import onnx
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ModelError(f"exporting {Path(checkpoint).name} to ONNX needs torch: pip install 'auvid[train]' "
+                         "(the shipped model needs only 'auvid[tensorrt]')") from None
+    onnx = import_onnx()
 
     from trainer.checkpoint import load_checkpoint
     from trainer.model import InferenceModel
@@ -80,7 +88,42 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
     )
     manifest.save(manifest_path_for(out))
     log.info("exported %s (%s, %.1f KiB)", out, precision, out.stat().st_size / 1024)
-    del np
+    return out
+
+
+def derive_from_onnx(source: str | Path, out: str | Path, precision: str = "fp32", model_name: str | None = None) -> Path:
+    """``out`` from an exported FP32 ONNX and its manifest, without torch: the FP32 graph as is,
+    or its FP16 conversion. The manifest keeps the source's checkpoint hash and mirroring."""
+    import onnxruntime
+
+    onnx = import_onnx()
+    if precision not in ("fp32", "fp16"):
+        raise ModelError(f"precision must be fp32 or fp16, not {precision!r}")
+    source = Path(source)
+    source_manifest = Manifest.for_model(source, "onnxruntime", "ONNX Runtime")
+    if source_manifest.precision != "fp32":
+        raise ModelError(f"{source}: derive from the FP32 graph, this one is {source_manifest.precision}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".onnx.part")
+    os.close(fd)
+    try:
+        graph = onnx.load(str(source))
+        if precision == "fp16":
+            graph = to_fp16(graph)
+            graph.producer_name = "auvid"
+        onnx.checker.check_model(graph, full_check=True)
+        onnx.save(graph, tmp_name)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    manifest = Manifest(**{**source_manifest.__dict__, "model_file": out.name, "model_sha256": sha256_file(out),
+                           "precision": precision, "model_name": model_name or source_manifest.model_name,
+                           "backend_version": f"onnxruntime {onnxruntime.__version__}, opset {OPSET}"})
+    manifest.save(manifest_path_for(out))
+    log.info("derived %s (%s) from %s without torch", out, precision, source.name)
     return out
 
 
@@ -98,56 +141,3 @@ def _fold_constants(model):
         options.optimized_model_filepath = str(dst)
         ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
         return onnx.load(dst)
-
-
-def to_fp16(model):
-    """Weights and activations in half precision; the graph's input and outputs stay FP32
-    (callers feed float32 pixels and read float32 scores; the casts sit inside the graph).
-
-    Nothing in this graph needs an FP32 island: 0-255 pixels are exact in FP16, batch norms are
-    folded into the convolutions, and there is no softmax, log or large reduction; the one
-    sensitive spot would be the sigmoid's input, whose FP16 range (+-65504) is ample. Measured:
-    at most ~1e-3 from the FP32 model on real faces (tests/test_engines.py)."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    graph = model.graph
-    for initializer in graph.initializer:
-        if initializer.data_type == onnx.TensorProto.FLOAT:
-            initializer.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(initializer).astype(np.float16),
-                                                         initializer.name))
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attribute in node.attribute:
-                if attribute.name == "value" and attribute.t.data_type == onnx.TensorProto.FLOAT:
-                    array = numpy_helper.to_array(attribute.t).astype(np.float16)
-                    attribute.t.CopyFrom(numpy_helper.from_array(array))
-        if node.op_type == "Cast":
-            for attribute in node.attribute:
-                if attribute.name == "to" and attribute.i == onnx.TensorProto.FLOAT:
-                    attribute.i = onnx.TensorProto.FLOAT16
-    # Cast the FP32 input to FP16 at the entrance and the outputs back to FP32 at the exit.
-    input_name = graph.input[0].name
-    half_input = input_name + "_fp16"
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name == input_name:
-                node.input[i] = half_input
-    casts_in = [helper.make_node("Cast", [input_name], [half_input], to=onnx.TensorProto.FLOAT16, name="input_to_fp16")]
-    casts_out = []
-    for output in graph.output:
-        half = output.name + "_fp16"
-        for node in graph.node:
-            for i, name in enumerate(node.output):
-                if name == output.name:
-                    node.output[i] = half
-            for i, name in enumerate(node.input):
-                if name == output.name:
-                    node.input[i] = half
-        casts_out.append(helper.make_node("Cast", [half], [output.name], to=onnx.TensorProto.FLOAT, name=f"{output.name}_to_fp32"))
-    nodes = casts_in + list(graph.node) + casts_out
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.value_info[:]
-    return model

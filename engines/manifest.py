@@ -28,6 +28,7 @@ class Manifest:
     input_layout: str = "NCHW"
     input_channels: int = 1
     input_format: str = "grey float32 pixels 0-255, face aligned by auvid.align (5-point similarity)"
+    input_dtype: str = "float32"  # "uint8" for TensorRT engines: the crops go in as they are
     normalization: dict = field(default_factory=dict)  # applied inside the graph
     outputs: dict = field(default_factory=lambda: {"occurrence_prob": "N x occurrence_aus",
                                                    "intensity": "N x intensity_aus, 0-5"})
@@ -36,6 +37,9 @@ class Manifest:
     checkpoint_sha256: str = ""
     backend_version: str = ""
     device: dict = field(default_factory=dict)  # TensorRT: gpu name, compute capability
+    # TensorRT: how it was built and what IEngineInspector says its layers run in, e.g.
+    # {"strongly_typed": true, "tf32": false, "layer_precisions": {"FP16": 61, "FP32": 2}, ...}
+    build: dict = field(default_factory=dict)
     model_name: str = ""
     format: str = FORMAT
 
@@ -52,12 +56,16 @@ class Manifest:
             raise ModelError(f"{path}: manifest missing (an engine needs its .json beside it)")
         try:
             data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: manifest is not valid JSON ({exc})") from None
-        if data.get("format") != FORMAT:
-            raise ModelError(f"{path}: not an auvid engine manifest (format {data.get('format')!r})")
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ModelError(f"{path}: not an auvid engine manifest (format {found!r})")
         known = set(Manifest.__dataclass_fields__)
-        return Manifest(**{k: v for k, v in data.items() if k in known})
+        try:
+            return Manifest(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:  # a required field missing
+            raise ModelError(f"{path}: incomplete manifest ({exc})") from None
 
     @staticmethod
     def for_model(model_path: str | Path, backend: str, backend_label: str) -> "Manifest":

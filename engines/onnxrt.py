@@ -41,14 +41,18 @@ class OnnxRuntimeEngine(Engine):
             self._session = ort.InferenceSession(str(self.model_path), options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for bad graphs
             raise ModelError(f"{self.model_path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") from None
-        self._input = self._session.get_inputs()[0].name
+        entrance = self._session.get_inputs()[0]
+        self._input = entrance.name
+        self._input_dtype = {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(entrance.type, np.float32)
         self._outputs = [o.name for o in self._session.get_outputs()]
         used = self._session.get_providers()[0]
+        if "CUDAExecutionProvider" in available and used != "CUDAExecutionProvider":
+            log.info("ONNX Runtime's CUDA provider is installed but did not start; running on %s", used)
         self.description = f"ONNX Runtime {ort.__version__} ({used}, {self.manifest.precision}, " \
                            f"{options.intra_op_num_threads} thread(s))"
 
     def infer_impl(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        prob, intensity = self._session.run(self._outputs, {self._input: pixels})
+        prob, intensity = self._session.run(self._outputs, {self._input: pixels.astype(self._input_dtype, copy=False)})
         return prob, intensity
 
     def deactivate_impl(self) -> None:

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
         "min_confidence": 0.75,
         "frame_step": 1,
         "val_identities": [],
+        "val_group": None,  # a group of trainer/configs/splits.yaml (validation) instead of val_identities
         "clips": None,
         "fer": True,
         "fer_limit": None,
@@ -34,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "lr": 2e-3,
         "weight_decay": 1e-4,
         "lambda_mv": 0.1,
-        "mv_form": "cos",  # cos (paper, ARCHITECTURE.md) or abs (|cos|: minimal only when orthogonal)
+        "mv_form": "abs",  # abs (|cos|, ARCHITECTURE.md, MLCR's code: minimal only when orthogonal) or cos
+        "lambda_ccc": 0.0,  # weight of a 1 - CCC intensity term beside MSE (traces, not just levels)
         "lambda_cr": 1.0,
         "lambda_intensity": 1.0,
         "co_regularization": True,

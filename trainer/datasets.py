@@ -65,6 +65,26 @@ def _protocol_fold(groups: np.ndarray, protocol: dict) -> np.ndarray:
     return fold_split(groups, protocol["dataset"], int(protocol["fold"]))
 
 
+def _test_people(root: Path) -> list[str]:
+    """The shared data's test people (trainer/configs/splits.yaml): never trained or validated on,
+    so the figures published on them stay held out whatever a config says."""
+    from trainer.data.people import group_people
+
+    return group_people("test") if (root / "people.csv").is_file() else []
+
+
+def _validation_people(data: dict) -> list[str]:
+    if data.get("val_group"):
+        from trainer.data.people import group_people
+
+        if data["val_group"] != "validation":
+            from auvid.errors import ConfigError
+
+            raise ConfigError(f"data.val_group={data['val_group']!r}: only 'validation' may steer training")
+        return group_people("validation")
+    return list(data["val_identities"])
+
+
 def build(config: dict, base: Path) -> TrainingData:
     from trainer.data import shared
     from trainer.data.manifest import manifest_crops
@@ -85,7 +105,8 @@ def build(config: dict, base: Path) -> TrainingData:
                                            every=data["frame_step"], clips=data["clips"])
         people = read_people(root)
         labelled.group = np.array([person_of(s, people) for s in labelled.source], dtype="U64")
-        held_out = np.isin(labelled.group, list(data["val_identities"]))
+        labelled = labelled.subset(~np.isin(labelled.group, _test_people(root)))
+        held_out = np.isin(labelled.group, _validation_people(data))
     labelled_groups = labelled.group
     train_sets = [labelled.subset(~held_out)]
     val = labelled.subset(held_out)
@@ -105,7 +126,7 @@ def build(config: dict, base: Path) -> TrainingData:
     from auvid.errors import ConfigError
 
     if not data["protocol"]:
-        unknown = set(data["val_identities"]) - set(np.unique(labelled_groups).tolist())
+        unknown = set(_validation_people(data)) - set(np.unique(labelled_groups).tolist())
         if unknown:
             raise ConfigError(f"data.val_identities names people not in the selected clips: {', '.join(sorted(unknown))}")
     if len(val) == 0:

@@ -214,6 +214,8 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                 for v in range(2):
                     bce = losses.weighted_bce(out_l["logits"][v].float(), occ, au_weight)
                     reg = losses.intensity_loss(out_l["intensity"][v].float(), inten)
+                    if settings["lambda_ccc"]:
+                        reg = reg + settings["lambda_ccc"] * losses.ccc_loss(out_l["intensity"][v].float(), inten)
                     view_losses.append(bce + settings["lambda_intensity"] * reg)
                 supervised = 0.5 * (view_losses[0] + view_losses[1])
                 mv = losses.multi_view_loss(out_l["weights"], settings["mv_form"])

@@ -39,6 +39,29 @@ def intensity_loss(predicted: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return F.mse_loss(predicted[known], targets[known])
 
 
+def ccc_loss(predicted: torch.Tensor, targets: torch.Tensor, min_known: int = 8) -> torch.Tensor:
+    """Mean over AUs of ``1 - CCC`` between predicted and known intensities across the batch.
+
+    MSE alone is met by predicting each face's typical level; CCC also asks the prediction to rise
+    and fall *with* the label across faces, which is what a trace is read for. AUs with fewer than
+    ``min_known`` labels in the batch, or no spread in them, are left out of the mean.
+    """
+    terms = []
+    for j in range(predicted.shape[1]):
+        known = ~torch.isnan(targets[:, j])
+        if int(known.sum()) < min_known:
+            continue
+        p, t = predicted[known, j], targets[known, j]
+        if float(t.var(unbiased=False)) < 1e-6:
+            continue
+        covariance = ((p - p.mean()) * (t - t.mean())).mean()
+        ccc = 2 * covariance / (p.var(unbiased=False) + t.var(unbiased=False) + (p.mean() - t.mean()) ** 2 + EPS)
+        terms.append(1.0 - ccc)
+    if not terms:
+        return predicted.sum() * 0.0
+    return torch.stack(terms).mean()
+
+
 def multi_view_loss(weights: torch.Tensor, form: str = "cos") -> torch.Tensor:
     """Mean over AUs of the cosine between the two views' classifier weights (views, C, D).
 
