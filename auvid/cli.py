@@ -157,16 +157,24 @@ def train(config_path, overrides, resume, export):
 
 @main.command("eval")
 @click.argument("model", required=False)
-@click.option("--data", type=click.Choice(["heldout", "afar"]), default="heldout", show_default=True,
-              help="heldout: the config's unseen people vs the teacher; afar: AFAR's human-coded frames.")
+@click.option("--data", type=click.Choice(["heldout", "afar", "benchmark"]), default="heldout", show_default=True,
+              help="heldout: the config's unseen people vs the teacher; afar: AFAR's human-coded frames; "
+                   "benchmark: BP4D/DISFA/EmotioNet fold checkpoints (--fold), per-fold and mean rows.")
+@click.option("--fold", "folds", multiple=True, type=click.Path(dir_okay=False), metavar="CHECKPOINT",
+              help="With --data benchmark: one fold's checkpoint (.pt), repeated for each fold.")
 @click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Config naming the held-out identities (default: the model's own).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto", show_default=True)
 @user_errors
-def evaluate(model, data, data_root, config_path, json_out, backend):
+def evaluate(model, data, folds, data_root, config_path, json_out, backend):
     """Per-AU F1 / PCC / CCC / ICC(3,1) / MAE of a checkpoint or engine."""
+    if data == "benchmark":
+        from auvid.eval_folds import run_fold_eval
+
+        run_fold_eval(list(folds) + ([model] if model else []), data_root, json_out)
+        return
     from auvid.evaluation import run_eval
 
     run_eval(model, data, data_root, config_path, json_out, backend)
