@@ -94,7 +94,9 @@ def run_fold_eval(checkpoints: list[str], data_root: str, json_out: str | None) 
     if len({tuple(f["occurrence"]) for f in folds}) > 1:
         raise InputError("the fold checkpoints do not share one AU list")
     tables = summarize_folds(folds)
+    widest = max(len(t["aus"]) for t in tables.values()) if tables else 0
     console = Console()
+    console = Console(width=max(console.width, 16 + 8 * (widest + 1)))  # one row per fold, never wrapped
     dataset = folds[0]["dataset"].upper() if folds[0]["dataset"] != "emotionet" else "EmotioNet"
     for key, table_data in tables.items():
         table = Table(title=f"{dataset} {table_data['title']}, {len(folds)} fold(s)")
