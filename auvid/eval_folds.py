@@ -42,8 +42,13 @@ def fold_scores(checkpoint: Path, data_root: Path) -> dict:
     test = crops.subset(held_out_fold(crops, protocol))
     test = test.relabel(tuple(model.config.intensity_aus), tuple(model.config.occurrence_aus))
     prob, intensity = predict(model, resize_crops(test.crops, model.config.input_size))
+    trained_on = json.loads(state["data"]) if "data" in state else {}
     return {
         "checkpoint": str(checkpoint),
+        "labels": trained_on.get("labels"),
+        "train_faces": trained_on.get("train_faces"),
+        "labelled_fraction": trained_on.get("labelled_fraction", 1.0),
+        "unlabelled_sources": trained_on.get("unlabelled_sources", []),
         "dataset": str(protocol["dataset"]).lower(),
         "fold": int(protocol["fold"]),
         "frames": int(len(test)),
@@ -110,8 +115,11 @@ def run_fold_eval(checkpoints: list[str], data_root: str, json_out: str | None) 
                           style="bold" if name == "mean" else None)
         console.print(table)
     for fold in folds:
-        console.print(f"fold {fold['fold']}: {fold['frames']} frames of {fold['subjects']} subject(s) "
-                      f"held out, {fold['checkpoint']}")
+        pool = "; ".join(fold["unlabelled_sources"]) or "none"
+        console.print(f"fold {fold['fold']}: {fold['frames']} frames of {fold['subjects']} subject(s) held out; "
+                      f"trained on {fold['train_faces']} labelled faces ({fold['labels']}, "
+                      f"{fold['labelled_fraction']:.0%} of the training folds), unlabelled pool: {pool}; "
+                      f"{fold['checkpoint']}")
     if len(folds) < 3 and folds[0]["dataset"] in ("bp4d", "disfa", "emotionet"):
         console.print(f"[yellow]only fold(s) {numbers} given: the papers' rows average all 3 folds[/yellow]")
     result = {"dataset": folds[0]["dataset"], "folds": folds,

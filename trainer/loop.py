@@ -276,7 +276,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                   "val": metrics["summary"], "seconds": time.time() - epoch_start}
         history.append(record)
         log.info("epoch %d: train loss %.4f; val %s", epoch + 1, record["train"].get("loss", float("nan")),
-                 " ".join(f"{k}={v:.3f}" for k, v in metrics["summary"].items()))
+                 " ".join(f"{k}={v:.3f}" for k, v in metrics["summary"].items() if v == v))  # NaN: no such labels
         extra = {"train_config": json.dumps(config), "history": json.dumps(history), "epoch": epoch + 1,
                  "metrics": json.dumps(metrics), "data": json.dumps(data.description),
                  "au_weights": au_weight.cpu(), "adjacency_raw": torch.as_tensor(adjacency_matrix, dtype=torch.float32)}
