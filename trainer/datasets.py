@@ -210,7 +210,7 @@ def build(config: dict, base: Path) -> TrainingData:
         "train_sources": sorted(set(np.unique(train.source).tolist())),
         "val_sources": sorted(set(np.unique(val.source).tolist())),
         "teacher": None if protocol else f"OpenFace 2.0.6 {data['teacher']} AU models",
-        "labels": (f"{protocol['dataset']} FACS codes, {_held_out_name(protocol)} held out" if protocol
+        "labels": (f"{protocol['dataset']} label files, {_held_out_name(protocol)} held out" if protocol
                    else f"OpenFace 2.0.6 {data['teacher']} teacher outputs"),
         "occurrence_aus": list(train.occurrence_aus),
         "intensity_aus": list(train.intensity_aus),
