@@ -278,3 +278,11 @@ def test_emotionet_layout_trains_and_evaluates_one_random_fold(tmp_path):
     result = run_cli("eval", "--data", "benchmark", "--fold", str(out / "last.pt"), "--data-root", str(SHARED))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "EmotioNet F1 (%)" in result.stdout and "fold 1" in result.stdout and "only fold(s) [1]" in result.stdout
+
+
+def test_benchmark_eval_errors_are_one_line():
+    result = run_cli("eval", "--data", "benchmark", "--data-root", str(SHARED))
+    assert result.returncode == 2 and "--fold" in result.stderr and "Traceback" not in result.stderr
+    shipped = REPO / "auvid" / "models" / "default" / "auvid-default.pt"
+    result = run_cli("eval", "--data", "benchmark", "--fold", str(shipped), "--data-root", str(SHARED))
+    assert result.returncode == 2 and "not a benchmark run" in result.stderr and "Traceback" not in result.stderr
