@@ -9,14 +9,11 @@ the mean of the per-fold values, as the 3-fold protocol reports it.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from auvid.errors import InputError
-
-log = logging.getLogger(__name__)
 
 OCCURRENCE_METRICS = (("f1", "F1 (%)", 100.0),)
 INTENSITY_METRICS = (("icc", "ICC(3,1)", 1.0), ("pcc", "PCC", 1.0), ("mae", "MAE", 1.0))

@@ -141,12 +141,19 @@ def test_bp4d_reader_keeps_the_12_aus_and_9_as_unknown(bp4d_tree):
     assert {r["subject"] for r in layout.rows} == {s for s, _ in BP4D_SUBJECTS}
 
 
-def test_bp4d_three_folds_train_on_12_aus_and_eval_prints_per_fold_and_mean_rows(bp4d_tree, tmp_path_factory):
+@pytest.fixture(scope="module")
+def bp4d_runs(bp4d_tree, tmp_path_factory):
+    """The three folds trained through `auvid train` (fold 1 also exported to ONNX)."""
     work = tmp_path_factory.mktemp("bp4d-runs")
-    checkpoints = []
     for fold in (1, 2, 3):
-        _train("bp4d_fold1.yaml", bp4d_tree, work / "cache", work / f"fold{fold}", fold, "--no-export")
-        checkpoints.append(work / f"fold{fold}" / "last.pt")
+        _train("bp4d_fold1.yaml", bp4d_tree, work / "cache", work / f"fold{fold}", fold,
+               *(() if fold == 1 else ("--no-export",)))
+    return work
+
+
+def test_bp4d_three_folds_train_on_12_aus_and_eval_prints_per_fold_and_mean_rows(bp4d_runs):
+    work = bp4d_runs
+    checkpoints = [work / f"fold{fold}" / "last.pt" for fold in (1, 2, 3)]
     state = torch.load(checkpoints[0], weights_only=True)
     assert state["model_config"]["occurrence_aus"] == ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12",
                                                        "AU14", "AU15", "AU17", "AU23", "AU24"]
@@ -166,14 +173,12 @@ def test_bp4d_three_folds_train_on_12_aus_and_eval_prints_per_fold_and_mean_rows
     assert report["folds"][0]["occurrence"]["AU24"]["base_rate"] > 0  # F001's AU24 frame is in fold 1
 
 
-def test_bp4d_model_writes_openface_columns_with_its_own_aus(bp4d_tree, tmp_path_factory):
+def test_bp4d_model_writes_openface_columns_with_its_own_aus(bp4d_runs, tmp_path):
     """The runtime still writes OpenFace's columns; the AUs a BP4D model lacks stay empty and
     its AU24 gets a column of its own."""
-    work = tmp_path_factory.mktemp("bp4d-export")
-    _train("bp4d_fold1.yaml", bp4d_tree, work / "cache", work / "run", 1)
-    out = work / "single.csv"
+    out = tmp_path / "single.csv"
     result = run_cli("process", str(VIDEOS / "single_face.mp4"), "--out", str(out), "--model",
-                     str(work / "run" / "model.onnx"), "--backend", "onnxruntime", "-q")
+                     str(bp4d_runs / "fold1" / "model.onnx"), "--backend", "onnxruntime", "-q")
     assert result.returncode == 0, result.stderr[-2000:]
     table = read_csv(out)
     assert "AU24_c" in table.columns and "AU45_c" in table.columns and "AU12_r" in table.columns
