@@ -160,6 +160,9 @@ def test_bp4d_three_folds_train_on_12_aus_and_eval_prints_per_fold_and_mean_rows
     data = json.loads(state["data"])
     assert data["teacher"] is None and data["unlabelled_sources"] == []
     assert data["val_identities"] == ["F001", "M007"] and "F001" not in data["train_identities"]
+    card = (work / "fold1" / "CARD.md").read_text()
+    assert "no teacher (OpenFace) labels" in card and "Unlabelled pool (co-regularization only" in card
+    assert "| AU24 |" in card and "none." in card
     out = work / "bp4d.json"
     result = run_cli("eval", "--data", "benchmark", "--data-root", str(SHARED), "--json", str(out),
                      *(a for c in checkpoints for a in ("--fold", str(c))))
@@ -242,12 +245,17 @@ def test_semi_supervised_split_withholds_labels_from_the_training_folds(bp4d_tre
 
     config = load_config(REPO / "trainer" / "configs" / "bp4d_semi_fold1.yaml",
                          [f"data.protocol.root={bp4d_tree}", f"data.root={SHARED}", f"data.cache={tmp_path}",
-                          "data.protocol.labelled_fraction=0.25"])
+                          "data.protocol.labelled_fraction=0.25", "data.unlabelled_fer=true", "data.fer_limit=40"])
     data = build(config, tmp_path)
-    total = len(data.train) + len(data.unlabelled)
-    assert abs(len(data.train) - 0.25 * total) <= 1
-    assert (data.unlabelled.occurrence == -1).all() and set(data.unlabelled.group) <= {"M011", "F003", "F007", "F015"}
+    withheld = data.unlabelled.subset(data.unlabelled.source != "fer2013")
+    assert abs(len(data.train) - 0.25 * (len(data.train) + len(withheld))) <= 1
+    assert set(withheld.group) <= {"M011", "F003", "F007", "F015"}  # the training folds only
+    assert (data.unlabelled.occurrence == -1).all() and (data.train.occurrence_aus == data.val.occurrence_aus)
+    assert 20 <= (data.unlabelled.source == "fer2013").sum() <= 40  # explicit, and without its teacher labels
+    assert set(data.train.source) <= {"F001/T1", "F001/T8", "M007/T1", "M011/T1", "M011/T8", "F003/T1",
+                                      "F007/T1", "F015/T1"}  # never a FER2013 face in the labelled set
     assert "labels withheld" in data.description["unlabelled_sources"][0]
+    assert data.description["unlabelled_sources"][1] == "FER2013 faces, labels not used"
 
 
 def test_emotionet_layout_trains_and_evaluates_one_random_fold(tmp_path):

@@ -208,6 +208,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     generator = torch.Generator().manual_seed(int(config["seed"]) + start_epoch)
     co_reg = bool(settings["co_regularization"])
     started = time.time()
+    metrics: dict = {}
     for epoch in range(start_epoch, int(settings["epochs"])):
         model.train()
         order = torch.randperm(len(train_pixels), generator=generator)
@@ -288,6 +289,10 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         (out / "metrics.json").write_text(json.dumps({"history": history, "final": history[-1] if history else None,
                                                       "data": data.description,
                                                       "minutes": (time.time() - started) / 60}, indent=2))
+        if config["data"]["protocol"] and metrics:
+            from trainer.benchmark_card import write_card
+
+            write_card(out, config, data.description, metrics)  # what the run was trained on, pool included
     if distributed:
         torch.distributed.destroy_process_group()
     return out / "last.pt"
