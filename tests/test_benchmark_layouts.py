@@ -224,6 +224,11 @@ def test_disfa_occurrence_is_intensity_two_or_more(disfa_tree):
     for row in layout.rows:
         for au in layout.occurrence_aus:
             assert row[f"{au}_c"] == int(row[f"{au}_r"] >= 2)
+    from trainer.data.protocols import DISFA_ALL_AUS, in_any_fold
+
+    assert disfa_rows(disfa_tree, aus=DISFA_ALL_AUS).occurrence_aus == DISFA_ALL_AUS  # all 12, on request
+    # People outside the published folds (BP4D+ subjects, say) are never trained or tested on.
+    assert in_any_fold(np.array(["F001", "F040", "SN001"]), "bp4d").tolist() == [True, False, False]
 
 
 def test_benchmark_configs_keep_teacher_labels_out(tmp_path):
