@@ -304,3 +304,24 @@ def test_benchmark_eval_errors_are_one_line():
     shipped = REPO / "auvid" / "models" / "default" / "auvid-default.pt"
     result = run_cli("eval", "--data", "benchmark", "--fold", str(shipped), "--data-root", str(SHARED))
     assert result.returncode == 2 and "not a benchmark run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fine_tuning_across_au_sets_keeps_the_shared_aus_rows(tmp_path):
+    """EmotioNet pre-training -> BP4D: the AUs both sets have keep their classifier rows."""
+    from trainer.checkpoint import save_checkpoint
+    from trainer.loop import _init_from
+    from trainer.model import ModelConfig, TwoViewAUModel
+
+    shape = dict(backbone="mobileface", width=0.25, feature_dim=32, input_size=48)
+    source = TwoViewAUModel(ModelConfig(**shape, occurrence_aus=("AU01", "AU43", "AU12"), intensity_aus=("AU12",)),
+                            np.eye(3))
+    save_checkpoint(tmp_path / "pre.pt", source, {})
+    target_config = ModelConfig(**shape, occurrence_aus=("AU12", "AU24", "AU01"), intensity_aus=())
+    target = TwoViewAUModel(target_config, np.eye(3))
+    fresh = target.classifier.initial.detach().clone()
+    _init_from(target, target_config, tmp_path / "pre.pt")
+    theirs, ours = source.classifier.initial.detach(), target.classifier.initial.detach()
+    assert torch.equal(ours[:, 0], theirs[:, 2]) and torch.equal(ours[:, 2], theirs[:, 0])  # AU12, AU01
+    assert torch.equal(ours[:, 1], fresh[:, 1])  # AU24: not in EmotioNet, left as initialised
+    assert torch.equal(target.views[0].state_dict()[next(iter(target.views[0].state_dict()))],
+                       source.views[0].state_dict()[next(iter(source.views[0].state_dict()))])
