@@ -169,19 +169,27 @@ def train(config_path, overrides, resume, export):
 
 @main.command("eval")
 @click.argument("model", required=False)
-@click.option("--data", type=click.Choice(["heldout", "afar"]), default="heldout", show_default=True,
+@click.option("--data", type=click.Choice(["heldout", "afar", "benchmark"]), default="heldout", show_default=True,
               help="heldout: people the model never saw, through the runtime path, vs the teacher; "
-                   "afar: AFAR's human-coded frames.")
+                   "afar: AFAR's human-coded frames; benchmark: BP4D/DISFA/EmotioNet fold checkpoints (--fold), "
+                   "per-fold and mean rows.")
 @click.option("--split", type=click.Choice(["validation", "test"]), default="validation", show_default=True,
               help="Person group (trainer/configs/splits.yaml): validation for decisions, test for published figures.")
+@click.option("--fold", "folds", multiple=True, type=click.Path(dir_okay=False), metavar="CHECKPOINT",
+              help="With --data benchmark: one fold's checkpoint (.pt), repeated for each fold.")
 @click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the metrics here.")
 @click.option("--backend", type=click.Choice(["auto", "onnxruntime", "tensorrt", "torch"]), default="auto", show_default=True)
 @click.option("--calibrate", is_flag=True,
               help="Judge against the teacher's dynamic (person-calibrated) output, without and with --calibrate.")
 @user_errors
-def evaluate(model, data, split, data_root, json_out, backend, calibrate):
-    """Agreement with the teacher (pooled, within-clip, clip-mean floor) or with AFAR's human codes."""
+def evaluate(model, data, split, folds, data_root, json_out, backend, calibrate):
+    """Agreement with the teacher (pooled, within-clip, clip-mean floor), AFAR's human codes, or benchmark folds."""
+    if data == "benchmark":
+        from auvid.eval_folds import run_fold_eval
+
+        run_fold_eval(list(folds) + ([model] if model else []), data_root, json_out)
+        return
     from auvid.evaluation import run_eval
 
     if calibrate and data != "heldout":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
 from auvid.errors import OutputError
 from auvid.frames import FrameResult
 
@@ -60,10 +61,17 @@ class CsvSink:
         self.occurrence_aus = occurrence_aus
         self.threshold = threshold
         self.flush_every = flush_every
+        # OpenFace's columns always (plus any AU the model adds, e.g. BP4D's AU24), sorted; an AU
+        # the model lacks stays empty, never a made-up 0.
+        self._r_columns = sorted(set(INTENSITY_AUS) | set(intensity_aus))
+        self._c_columns = sorted(set(OCCURRENCE_AUS) | set(occurrence_aus))
+        self._r_from = [intensity_aus.index(au) if au in intensity_aus else None for au in self._r_columns]
+        self._c_from = [occurrence_aus.index(au) if au in occurrence_aus else None for au in self._c_columns]
         columns = ["frame", "face_id", "timestamp", "confidence", "success"]
-        columns += [f"{au}_r" for au in intensity_aus] + [f"{au}_c" for au in occurrence_aus]
+        columns += [f"{au}_r" for au in self._r_columns] + [f"{au}_c" for au in self._c_columns]
         self.file.write(",".join(columns) + "\n")
-        self._empty = ",".join(["0.00"] * len(intensity_aus) + ["0"] * len(occurrence_aus))
+        self._empty = ",".join(["0.00" if i is not None else "" for i in self._r_from]
+                               + ["0" if i is not None else "" for i in self._c_from])
         self._frames = 0
 
     def write(self, result: FrameResult) -> None:
@@ -71,9 +79,10 @@ class CsvSink:
         if not result.faces:
             lines.append(f"{result.frame_index},0,{result.timestamp:.3f},0.00,0,{self._empty}")
         for face in result.faces:
-            intensity = ",".join(f"{v:.2f}" for v in face.intensity)
-            occurrence = ",".join("1" if p >= self.threshold else "0" for p in face.occurrence_prob) \
-                if face.occurrence is None else ",".join("1" if o else "0" for o in face.occurrence)
+            intensity = ",".join("" if i is None else f"{face.intensity[i]:.2f}" for i in self._r_from)
+            decided = ([p >= self.threshold for p in face.occurrence_prob] if face.occurrence is None
+                       else list(face.occurrence))
+            occurrence = ",".join("" if i is None else "1" if decided[i] else "0" for i in self._c_from)
             lines.append(f"{result.frame_index},{face.face.face_id},{result.timestamp:.3f},"
                          f"{face.face.score:.2f},1,{intensity},{occurrence}")
         self.file.write("\n".join(lines) + "\n")

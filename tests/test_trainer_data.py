@@ -62,7 +62,8 @@ def test_generic_manifest_with_unknowns(tmp_path):
     assert occurrence[:, OCCURRENCE_AUS.index("AU06")].tolist() == [-1, 1, 0]
     assert intensity[0, INTENSITY_AUS.index("AU25")] == 3.5 and np.isnan(intensity[2, INTENSITY_AUS.index("AU25")])
     crops = manifest_crops(manifest, DETECTOR, tmp_path / "cache")
-    assert len(crops) == 3 and crops.occurrence[0, OCCURRENCE_AUS.index("AU12")] == 1
+    assert crops.occurrence_aus == ("AU06", "AU12") and crops.intensity_aus == ("AU25",)  # the manifest's own AUs
+    assert len(crops) == 3 and crops.occurrence[0, crops.occurrence_aus.index("AU12")] == 1
 
 
 def test_folds_are_subject_exclusive_and_cover_the_datasets():
@@ -85,7 +86,9 @@ def test_bp4d_layout_on_a_small_real_tree(tmp_path):
     labels.mkdir(parents=True)
     (labels / "F001_T1.csv").write_text("frame,1,2,4,6,7,10,12,14,15,17,23,24\n1,1,0,0,1,1,0,1,0,0,0,0,0\n2,0,0,9,0,0,0,0,0,0,0,0,0\n3,1,1,1,1,1,1,1,1,1,1,1,1\n")
     (labels / "M011_T2.csv").write_text("frame,1,2,4,6,7,10,12,14,15,17,23,24\n1,0,0,0,0,0,0,1,0,0,0,0,0\n2,0,1,0,0,0,0,0,0,0,0,0,0\n")
-    rows = bp4d_rows(tmp_path)
+    layout = bp4d_rows(tmp_path)
+    assert "AU24" in layout.occurrence_aus and len(layout.occurrence_aus) == 12
+    rows = layout.rows
     assert len(rows) == 4  # frame 3 of F001 has no image
     first = rows[0]
     assert first["subject"] == "F001" and first["AU01_c"] == 1 and first["AU12_c"] == 1
@@ -106,8 +109,9 @@ def test_disfa_layout_on_a_small_real_tree(tmp_path):
     labels.mkdir(parents=True)
     (labels / "SN001_au12.txt").write_text("1,0\n2,3\n3,5\n")
     (labels / "SN001_au25.txt").write_text("1,1\n2,2\n3,0\n")
-    rows = disfa_rows(tmp_path)
+    rows = disfa_rows(tmp_path).rows
     assert [r["AU12_r"] for r in rows] == [0, 3, 5] and rows[0]["subject"] == "SN001"
+    assert [r["AU12_c"] for r in rows] == [0, 1, 1] and [r["AU25_c"] for r in rows] == [0, 1, 0]  # >= 2
     assert fold_split(np.array([r["subject"] for r in rows]), "disfa", 1).all()
 
 
@@ -173,17 +177,19 @@ def test_emotionet_layout_and_split_on_a_small_real_tree(tmp_path):
     val.write_text("URL,AU1,AU2,AU4,AU12,AU25\n"
                    f"{url}/dir_1/img3.jpg,0,0,1,0,0\n"
                    f"{url}/dir_0/img4.jpg,1,1,0,999,1\n")
-    rows = emotionet_rows(root, [train], [val])
+    layout = emotionet_rows(root, [train], [val])
+    rows = layout.rows
+    assert "AU43" in layout.occurrence_aus and len(layout.occurrence_aus) == 60  # every AU the lists code
     assert [r["image"] for r in rows] == ["dir_0/img0.jpg", "dir_1/img1.jpg", "dir_0/img2.jpg",
                                           "dir_1/img3.jpg", "dir_0/img4.jpg"]
     assert rows[0]["AU12_c"] == 1 and rows[0]["AU25_c"] == 1 and rows[0]["AU01_c"] == 0
     assert rows[1]["AU12_c"] == -1 and rows[1]["AU04_c"] == 1  # 999 = not coded
     assert rows[4]["AU12_c"] == -1 and rows[4]["AU02_c"] == 1 and "AU06_c" not in rows[4]
-    assert [r["subject"] for r in rows] == ["emotionet-train"] * 3 + ["emotionet-val"] * 2
+    assert [r["source"] for r in rows] == ["emotionet-train"] * 3 + ["emotionet-val"] * 2
 
     config = load_config(None, [f"data.root={SHARED}", f"data.cache={tmp_path / 'cache'}", "data.fer=false",
                                 "data.protocol={\"dataset\": \"emotionet\", \"root\": \"%s\", \"labels\": \"%s\", "
                                 "\"val_labels\": \"%s\"}" % (root, train, val)])
     data = build(config, tmp_path)
     assert len(data.train) == 3 and len(data.val) == 2  # every face found, split as the challenge has it
-    assert data.val.occurrence[:, 2].tolist() == [1, 0]  # AU04
+    assert data.val.occurrence[:, data.val.occurrence_aus.index("AU04")].tolist() == [1, 0]

@@ -21,10 +21,13 @@ DEFAULTS: dict[str, Any] = {
         "val_identities": [],
         "val_group": None,  # a group of trainer/configs/splits.yaml (validation) instead of val_identities
         "clips": None,
-        "fer": True,
+        "fer": True,  # FER2013 with teacher labels in the training set (never with a protocol)
+        "unlabelled_fer": False,  # FER2013 faces, labels dropped, in the unlabelled pool only
         "fer_limit": None,
         "manifests": [],
         "unlabelled_folders": [],
+        # A benchmark: {dataset: bp4d|disfa|emotionet, root, fold: 1-3, labelled_fraction, seed,
+        # aus (DISFA), labels (EmotioNet label files)}; see trainer/data/protocols.py.
         "protocol": None,
     },
     "model": {"backbone": "mobileface", "width": 1.0, "feature_dim": 256, "dropout": 0.1, "input_size": 96},

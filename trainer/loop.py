@@ -89,13 +89,37 @@ def _init_from(model: TwoViewAUModel, model_config: ModelConfig, checkpoint: Pat
         if theirs.get(key) != getattr(model_config, key):
             raise ConfigError(f"train.init_from: {checkpoint.name} has model.{key}={theirs.get(key)!r}, "
                               f"this config {getattr(model_config, key)!r}; they must match")
-    weights = {k: v for k, v in state["state_dict"].items() if not k.endswith("adjacency")}
+    weights = _per_au_weights({k: v for k, v in state["state_dict"].items() if not k.endswith("adjacency")},
+                              model, theirs)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [k for k in missing if not k.endswith("adjacency")]
     if missing or unexpected:
         raise ConfigError(f"train.init_from: {checkpoint.name} does not fit this model "
                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     log.info("initialised from %s", checkpoint)
+
+
+def _per_au_weights(weights: dict, model: TwoViewAUModel, theirs: dict) -> dict:
+    """The other run's per-AU rows (classifier, bias, intensity heads) moved to this model's AU
+    order; an AU it lacks keeps this model's fresh initialisation (EmotioNet -> BP4D shares 7 AUs)."""
+    from trainer.model import INTENSITY_AUS, OCCURRENCE_AUS
+
+    ours = model.state_dict()
+    their_occ = list(theirs.get("occurrence_aus", OCCURRENCE_AUS))
+    their_int = list(theirs.get("intensity_aus", INTENSITY_AUS))
+    for key, value in list(weights.items()):
+        if key in ("classifier.initial", "classifier.bias"):
+            lists, axis = (their_occ, model.config.occurrence_aus), 1
+        elif key.startswith("intensity_heads."):
+            lists, axis = (their_int, model.config.intensity_aus), 0
+        else:
+            continue
+        merged = ours[key].clone()
+        for j, au in enumerate(lists[1]):
+            if au in lists[0]:
+                merged.select(axis, j).copy_(value.select(axis, lists[0].index(au)))
+        weights[key] = merged
+    return weights
 
 
 def train(config: dict, base: Path, resume: bool = False, progress: bool = True) -> Path:
@@ -123,7 +147,12 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     out.mkdir(parents=True, exist_ok=True)
 
     data = build(config, base)
-    model_config = ModelConfig(**{k: config["model"][k] for k in ("backbone", "width", "feature_dim", "dropout", "input_size")})
+    # The model's AU set is its labelled data's: OpenFace's for the teacher, a benchmark's own.
+    model_config = ModelConfig(**{k: config["model"][k] for k in ("backbone", "width", "feature_dim", "dropout", "input_size")},
+                               occurrence_aus=tuple(data.train.occurrence_aus),
+                               intensity_aus=tuple(data.train.intensity_aus))
+    log.info("AUs: occurrence %s; intensity %s", " ".join(model_config.occurrence_aus),
+             " ".join(model_config.intensity_aus) or "none")
     size = model_config.input_size
     train_pixels = resize_crops(data.train.crops, size)
     val_pixels = resize_crops(data.val.crops, size)
@@ -178,6 +207,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     generator = torch.Generator().manual_seed(int(config["seed"]) + start_epoch)
     co_reg = bool(settings["co_regularization"])
     started = time.time()
+    metrics: dict = {}
     for epoch in range(start_epoch, int(settings["epochs"])):
         model.train()
         order = torch.randperm(len(train_pixels), generator=generator)
@@ -248,7 +278,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                   "val": metrics["summary"], "seconds": time.time() - epoch_start}
         history.append(record)
         log.info("epoch %d: train loss %.4f; val %s", epoch + 1, record["train"].get("loss", float("nan")),
-                 " ".join(f"{k}={v:.3f}" for k, v in metrics["summary"].items()))
+                 " ".join(f"{k}={v:.3f}" for k, v in metrics["summary"].items() if v == v))  # NaN: no such labels
         extra = {"train_config": json.dumps(config), "history": json.dumps(history), "epoch": epoch + 1,
                  "metrics": json.dumps(metrics), "data": json.dumps(data.description),
                  "au_weights": au_weight.cpu(), "adjacency_raw": torch.as_tensor(adjacency_matrix, dtype=torch.float32)}
@@ -260,6 +290,10 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         (out / "metrics.json").write_text(json.dumps({"history": history, "final": history[-1] if history else None,
                                                       "data": data.description,
                                                       "minutes": (time.time() - started) / 60}, indent=2))
+        if config["data"]["protocol"] and metrics:
+            from trainer.benchmark_card import write_card
+
+            write_card(out, config, data.description, metrics)  # what the run was trained on, pool included
     if distributed:
         torch.distributed.destroy_process_group()
     return out / "last.pt"

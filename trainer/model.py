@@ -8,6 +8,7 @@ outputs are averaged.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -76,7 +77,9 @@ class TwoViewAUModel(nn.Module):
         self.views = nn.ModuleList([build_backbone(config.backbone, config.in_channels, **kwargs) for _ in range(2)])
         dim = self.views[0].out_dim
         self.classifier = AUGraphClassifier(adjacency_norm, dim)
-        self.intensity_heads = nn.ModuleList([nn.Linear(dim, len(config.intensity_aus)) for _ in range(2)])
+        with warnings.catch_warnings():  # a data set without intensities (BP4D's occurrence codes): (N, 0)
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            self.intensity_heads = nn.ModuleList([nn.Linear(dim, len(config.intensity_aus)) for _ in range(2)])
         self.register_buffer("pixel_mean", torch.tensor(config.mean))
         self.register_buffer("pixel_std", torch.tensor(config.std))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from auvid.align import Aligner
+from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
 from auvid.detect import YuNetDetector
 from auvid.sources import VideoFileSource, to_gray
 from auvid.track import Tracker, iou
@@ -26,40 +27,75 @@ log = logging.getLogger(__name__)
 CROP_VERSION = 1  # bump when the detector/aligner path changes, to invalidate caches
 
 
+_ARRAYS = ("crops", "intensity", "occurrence", "group", "source", "key")
+
+
 @dataclass
 class CropSet:
-    """Aligned crops and their labels. Missing labels are NaN (intensity) or -1 (occurrence)."""
+    """Aligned crops and their labels. Missing labels are NaN (intensity) or -1 (occurrence).
+
+    The label columns follow ``intensity_aus`` / ``occurrence_aus``: OpenFace's sets for the
+    teacher's data, the data set's own for a benchmark (BP4D's 12 with AU24, DISFA's 8, ...), so a
+    model's AU set is whatever its data defines."""
 
     crops: np.ndarray  # (n, size, size) uint8 grey
-    intensity: np.ndarray  # (n, 17) float32
-    occurrence: np.ndarray  # (n, 18) int8
+    intensity: np.ndarray  # (n, len(intensity_aus)) float32
+    occurrence: np.ndarray  # (n, len(occurrence_aus)) int8
     group: np.ndarray  # (n,) identity / subject string
     source: np.ndarray  # (n,) clip or image-set name
     key: np.ndarray  # (n,) frame number or image path
+    intensity_aus: tuple[str, ...] = INTENSITY_AUS
+    occurrence_aus: tuple[str, ...] = OCCURRENCE_AUS
 
     def __len__(self) -> int:
         return len(self.crops)
 
     def subset(self, mask: np.ndarray) -> "CropSet":
-        return CropSet(*(getattr(self, f)[mask] for f in ("crops", "intensity", "occurrence", "group", "source", "key")))
+        return CropSet(*(getattr(self, f)[mask] for f in _ARRAYS), self.intensity_aus, self.occurrence_aus)
+
+    def relabel(self, intensity_aus: tuple[str, ...], occurrence_aus: tuple[str, ...]) -> "CropSet":
+        """The same crops with label columns for other AU lists: an AU this set lacks is unknown."""
+        intensity = np.full((len(self), len(intensity_aus)), np.nan, np.float32)
+        occurrence = np.full((len(self), len(occurrence_aus)), -1, np.int8)
+        for j, au in enumerate(intensity_aus):
+            if au in self.intensity_aus:
+                intensity[:, j] = self.intensity[:, self.intensity_aus.index(au)]
+        for j, au in enumerate(occurrence_aus):
+            if au in self.occurrence_aus:
+                occurrence[:, j] = self.occurrence[:, self.occurrence_aus.index(au)]
+        return CropSet(self.crops, intensity, occurrence, self.group, self.source, self.key,
+                       tuple(intensity_aus), tuple(occurrence_aus))
+
+    def unlabelled(self) -> "CropSet":
+        """The same crops with every label unknown (for the unlabelled pool)."""
+        return CropSet(self.crops, np.full_like(self.intensity, np.nan), np.full_like(self.occurrence, -1),
+                       self.group, self.source, self.key, self.intensity_aus, self.occurrence_aus)
 
     @staticmethod
     def concat(sets: list["CropSet"]) -> "CropSet":
+        """One set; label columns follow the first set's AU lists (the others are relabelled)."""
         sets = [s for s in sets if len(s)]
         if not sets:
             raise ValueError("no crops")
-        return CropSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in
-                         ("crops", "intensity", "occurrence", "group", "source", "key")))
+        first = sets[0]
+        sets = [s if (s.intensity_aus, s.occurrence_aus) == (first.intensity_aus, first.occurrence_aus)
+                else s.relabel(first.intensity_aus, first.occurrence_aus) for s in sets]
+        return CropSet(*(np.concatenate([getattr(s, f) for s in sets]) for f in _ARRAYS),
+                       first.intensity_aus, first.occurrence_aus)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f: getattr(self, f) for f in ("crops", "intensity", "occurrence", "group", "source", "key")})
+        np.savez(tmp, **{f: getattr(self, f) for f in _ARRAYS},
+                 intensity_aus=np.array(self.intensity_aus, dtype="U8"),
+                 occurrence_aus=np.array(self.occurrence_aus, dtype="U8"))
         tmp.replace(path)
 
     @staticmethod
     def load(path: Path) -> "CropSet":
         with np.load(path, allow_pickle=False) as data:
-            return CropSet(*(data[f] for f in ("crops", "intensity", "occurrence", "group", "source", "key")))
+            aus = [tuple(data[f].tolist()) if f in data.files else default
+                   for f, default in (("intensity_aus", INTENSITY_AUS), ("occurrence_aus", OCCURRENCE_AUS))]
+            return CropSet(*(data[f] for f in _ARRAYS), *aus)
 
 
 def _cache_name(kind: str, name: str, size: int, extra: str) -> str:
@@ -154,4 +190,43 @@ def image_crops(root: Path, files: list[str], detector_path: Path, cache: Path, 
     )
     result.save(target)
     log.info("%s: %d crops from %d images", name, n, len(files))
+    return result
+
+
+def frame_crops(video: Path, frames: list[int], detector_path: Path, cache: Path, name: str,
+                size: int = 112) -> CropSet:
+    """Crops of the largest face in the listed frames (numbered from 1) of ``video`` (cached).
+
+    For data sets labelled per frame of a one-person video (DISFA's left camera): the whole video
+    runs through the tracker, as at inference, and a labelled frame keeps its largest face."""
+    cache.mkdir(parents=True, exist_ok=True)
+    wanted = set(int(f) for f in frames)
+    digest = hashlib.sha1(json.dumps(sorted(wanted)).encode()).hexdigest()
+    target = cache / _cache_name("frames", name, size, f"{video.stat().st_size}:{digest}")
+    if target.exists():
+        return CropSet.load(target)
+    tracker = Tracker(YuNetDetector(detector_path), detect_every=10)
+    aligner = Aligner(size)
+    last = max(wanted) if wanted else 0
+    crops, keys = [], []
+    for frame in VideoFileSource(video):
+        if frame.index > last:
+            break
+        faces = tracker.update(frame.image, frame.timestamp)
+        if frame.index not in wanted or not faces:
+            continue
+        best = max(faces, key=lambda f: float(f.box[2] * f.box[3]))
+        crops.append(aligner.align(to_gray(frame.image), best.landmarks))
+        keys.append(str(frame.index))
+    n = len(crops)
+    result = CropSet(
+        crops=np.stack(crops) if n else np.zeros((0, size, size), np.uint8),
+        intensity=np.full((n, len(INTENSITY_AUS)), np.nan, np.float32),
+        occurrence=np.full((n, len(OCCURRENCE_AUS)), -1, np.int8),
+        group=np.array([name] * n, dtype="U64"),
+        source=np.array([name] * n, dtype="U64"),
+        key=np.array(keys, dtype="U64"),
+    )
+    result.save(target)
+    log.info("%s: %d crops of %d labelled frames", video.name, n, len(wanted))
     return result
