@@ -174,7 +174,7 @@ def train(config_path, overrides, resume, export):
                    "afar: AFAR's human-coded frames; benchmark: BP4D/DISFA/EmotioNet fold checkpoints (--fold), "
                    "per-fold and mean rows.")
 @click.option("--split", type=click.Choice(["validation", "test"]), default="validation", show_default=True,
-              help="Person group (trainer/configs/splits.yaml): validation for decisions, test for published figures.")
+              help="Person group (trainer/data/splits.yaml): validation for decisions, test for published figures.")
 @click.option("--fold", "folds", multiple=True, type=click.Path(dir_okay=False), metavar="CHECKPOINT",
               help="With --data benchmark: one fold's checkpoint (.pt), repeated for each fold.")
 @click.option("--data-root", type=click.Path(file_okay=False), default="../shared/data", show_default=True)

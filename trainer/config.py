@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
         "min_confidence": 0.75,
         "frame_step": 1,
         "val_identities": [],
-        "val_group": None,  # a group of trainer/configs/splits.yaml (validation) instead of val_identities
+        "val_group": None,  # trainer/data/splits.yaml's validation group, unless val_identities names people
         "clips": None,
         "fer": True,  # FER2013 with teacher labels in the training set (never with a protocol)
         "unlabelled_fer": False,  # FER2013 faces, labels dropped, in the unlabelled pool only

@@ -137,7 +137,7 @@ def _check_benchmark_sources(data: dict) -> None:
 
 
 def _test_people(root: Path) -> list[str]:
-    """The shared data's test people (trainer/configs/splits.yaml): never trained or validated on,
+    """The shared data's test people (trainer/data/splits.yaml): never trained or validated on,
     so the figures published on them stay held out whatever a config says."""
     from trainer.data.people import group_people
 
@@ -145,7 +145,8 @@ def _test_people(root: Path) -> list[str]:
 
 
 def _validation_people(data: dict) -> list[str]:
-    if data.get("val_group"):
+    """``data.val_identities`` when a config or ``--set`` names people, else ``data.val_group``."""
+    if data.get("val_group") and not data["val_identities"]:
         from trainer.data.people import group_people
 
         if data["val_group"] != "validation":

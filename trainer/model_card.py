@@ -49,7 +49,7 @@ def test_people_section(report: dict) -> list[str]:
     s = report["summary"]
     lines = [TEST_SECTION_TITLE, "",
              f"`auvid eval --split test` runs each clip of the {len(report['people'])} test people "
-             f"({len(report['clips'])} clips, trainer/configs/splits.yaml; never used for a decision) through "
+             f"({len(report['clips'])} clips, trainer/data/splits.yaml; never used for a decision) through "
              f"`auvid process`'s own path (detector, tracker, aligner, smoothing; no cached crops) and matches "
              f"{report['frames']} of {report['labelled_frames']} teacher-labelled frames.",
              "",

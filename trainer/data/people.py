@@ -7,7 +7,7 @@ clip names. Three groups:
 - ``test``: touched only for the figures a model card or the README publishes;
 - everyone else: training.
 
-The groups are fixed in ``trainer/configs/splits.yaml`` so they do not drift when clips are added;
+The groups are fixed in ``trainer/data/splits.yaml`` so they do not drift when clips are added;
 ``python -m trainer.data.people --write`` re-derives them (see :func:`derive_split`).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-SPLITS_FILE = Path(__file__).resolve().parent.parent / "configs" / "splits.yaml"
+SPLITS_FILE = Path(__file__).resolve().parent / "splits.yaml"
 GROUPS = ("validation", "test")
 
 
@@ -114,7 +114,7 @@ def _sha(path: Path) -> str:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(description="Re-derive trainer/configs/splits.yaml")
+    parser = argparse.ArgumentParser(description="Re-derive trainer/data/splits.yaml")
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--checkpoint", type=Path, default=Path("auvid/models/default/auvid-default.pt"))
     parser.add_argument("--write", action="store_true", required=True)
