@@ -55,7 +55,8 @@ def discover(specs: list[str], exclude: Path | None = None) -> list[Discovered]:
     """Sources named by files, folders (searched recursively) and glob patterns, in a stable order.
 
     A folder whose own files include no video but some images is one image sequence, as for a
-    single ``auvid process FOLDER``. A name that is neither a path nor a glob with matches is
+    single ``auvid process FOLDER``. Folders and globs take files with a video suffix (other
+    files are skipped and counted in the log); a file named on its own is always tried. A name that is neither a path nor a glob with matches is
     kept as a missing source, so the summary says so and the rest of the corpus still runs.
     """
     found: list[Discovered] = []
@@ -84,7 +85,7 @@ def discover(specs: list[str], exclude: Path | None = None) -> list[Discovered]:
                 if match.is_dir():
                     for source, relative in _walk_folder(match):
                         add(source, _relative_to(match, base) / relative)
-                elif match.suffix.lower() in VIDEO_SUFFIXES or match.suffix.lower() not in IMAGE_SUFFIXES:
+                elif match.suffix.lower() in VIDEO_SUFFIXES:
                     add(match, _relative_to(match, base).with_suffix(""))
         else:
             add(path, Path(path.stem), missing=True)

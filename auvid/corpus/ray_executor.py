@@ -47,6 +47,7 @@ def _analyze_remote(task: SourceTask, payload: dict[str, bytes]) -> tuple[Source
         outputs = {kind: str(root / "out" / Path(path).name) for kind, path in task.outputs.items()}
         local = dataclasses.replace(task, source=str(source), outputs=outputs)
         result = run_task(local, _ENGINES)
+        result.error = result.error.replace(str(source), task.source)  # the user's name, not the scratch copy's
         files = {}
         for kind, path in outputs.items():
             for candidate in (Path(path), Path(path + ".partial")):
@@ -113,7 +114,7 @@ class RayExecutor:
             # the driver's import path.
             root = str(Path(__file__).resolve().parent.parent.parent)
             path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-            ray.init(num_cpus=self.local_cpus, include_dashboard=False, logging_level=logging.WARNING,
+            ray.init(num_cpus=self.local_cpus, include_dashboard=False, logging_level=logging.ERROR,
                      log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
         return ray, True
 
