@@ -63,7 +63,7 @@ def discover(specs: list[str], exclude: Path | None = None) -> list[Discovered]:
     seen: set[Path] = set()
 
     def add(path: Path, relative: Path, missing: bool = False) -> None:
-        key = path.resolve()
+        key = Path(os.path.abspath(path))  # not resolve(): two links to one file are two sources
         if key in seen or (exclude is not None and _inside(key, exclude)):
             return
         seen.add(key)
@@ -130,7 +130,7 @@ def _relative_to(path: Path, base: Path) -> Path:
 
 def _inside(path: Path, folder: Path) -> bool:
     try:
-        path.relative_to(folder.resolve())
+        path.relative_to(Path(os.path.abspath(folder)))
         return True
     except ValueError:
         return False
