@@ -36,6 +36,19 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_workers(sources: int, per_worker_mb: int = 400) -> int:
+    """What the machine can feed: one worker per core, no more than there are sources, and no
+    more than the free memory holds (a worker peaks near 250 MB on 640x480 video)."""
+    workers = min(usable_cores(), max(1, sources))
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                workers = min(workers, max(1, int(line.split()[1]) // 1024 // per_worker_mb))
+    except OSError:
+        pass
+    return workers
+
+
 class InlineExecutor:
     """Sources one after another in this process: no start-up cost, no isolation (a segfault in a
     decoder ends the run; a re-run resumes). For notebooks, debugging and the baseline."""
@@ -219,17 +232,17 @@ def _describe_exit(code: int) -> str:
 
 
 def make_executor(kind: str = "local", workers: int | None = None, threads: int | None = None,
-                  ray_address: str | None = None, gpus_per_task: float = 0.0):
+                  ray_address: str | None = None, gpus_per_task: float = 0.0, sources: int = 1 << 30):
     """``local`` with ``workers`` 0: inline; ``local`` otherwise: a process pool; ``ray``: Ray tasks."""
     if kind == "ray":
         from auvid.corpus.ray_executor import RayExecutor
 
-        return RayExecutor(address=ray_address, local_cpus=workers or usable_cores(), cpus_per_task=threads or 1,
+        return RayExecutor(address=ray_address, local_cpus=workers or default_workers(sources), cpus_per_task=threads or 1,
                            gpus_per_task=gpus_per_task)
     if kind == "inline" or (kind == "local" and workers == 0):
         return InlineExecutor(threads=threads)
     if kind in ("local", "pool"):
-        return ProcessPoolExecutor(workers or usable_cores(), threads=threads)
+        return ProcessPoolExecutor(workers or default_workers(sources), threads=threads)
     from auvid.errors import ConfigError
 
     raise ConfigError(f"unknown executor {kind!r} (local, ray)")

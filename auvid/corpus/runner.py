@@ -110,7 +110,7 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
             to_run.append(task)
     gpus = 1.0 if options.backend == "tensorrt" else 0.0
     runner = make_executor(executor, workers=workers, threads=options.threads, ray_address=ray_address,
-                           gpus_per_task=gpus) if to_run else None
+                           gpus_per_task=gpus, sources=len(to_run)) if to_run else None
     if view is not None:
         view.start(len(tasks), len(tasks) - len(to_run), getattr(runner, "name", "-"))
     stop = GracefulInterrupt()
