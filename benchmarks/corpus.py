@@ -60,7 +60,7 @@ def _memory(pid: int) -> tuple[str, int, int] | None:
     elif "auvid.cli" in cmdline:
         role = "driver"
     else:
-        role = "other"  # Ray's own services (GCS, raylet, ...)
+        role = "other"  # Ray's own services (GCS, raylet, ...), multiprocessing's resource tracker
     kb = lambda key: int(fields.get(key, "0 kB").split()[0])  # noqa: E731
     return role, kb("VmRSS"), kb("VmHWM")
 
@@ -92,7 +92,9 @@ class MemoryWatch:
                 if info is None:
                     continue
                 role, rss, hwm = info
-                self.peaks[pid] = (role, max(hwm, self.peaks.get(pid, (role, 0))[1]))
+                known_role, known_peak = self.peaks.get(pid, (role, 0))
+                role = known_role if known_role != "other" else role  # an exiting process's cmdline reads empty
+                self.peaks[pid] = (role, max(hwm, known_peak))
                 if role == "worker":
                     current[pid] = rss
             done = sum(1 for p in self.out_dir.rglob("*.csv") if p.name != "auvid-summary.csv") if self.out_dir.exists() else 0
@@ -121,7 +123,7 @@ def run_corpus_cli(folder: Path, out_dir: Path, extra: list[str]) -> dict:
             "frames_per_s": frames / wall, "clips_per_min": 60 * len(rows) / wall,
             "statuses": sorted({r["status"] for r in rows}), "peak_rss_mb": {
                 "driver": watch.peak_mb("driver"), "workers": watch.peak_mb("worker"),
-                "ray_services_total": round(sum(watch.peak_mb("other")), 1)}, "samples": watch.samples}
+                "others_total": round(sum(watch.peak_mb("other")), 1)}, "samples": watch.samples}
 
 
 def memory_growth(samples: list[tuple[int, dict[int, int]]], sources: int) -> dict:

@@ -83,6 +83,23 @@ def _write_outputs(task: SourceTask, result: SourceResult, files: dict[str, tupl
     result.source = task.source
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a cluster address nobody answers at: ray.init would retry for minutes."""
+    import socket
+
+    from auvid.errors import ConfigError
+
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms Ray resolves itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot join the Ray cluster at {address}: nothing answers there ({exc.strerror or exc}); "
+                          "start it with `ray start --head` or leave out --ray-address for a local Ray") from None
+
+
 class RayExecutor:
     """Sources as Ray tasks; ``address`` None starts a local instance (no dashboard) with
     ``local_cpus`` CPUs. Each task asks for ``cpus_per_task`` CPUs (its ORT threads) and
@@ -108,7 +125,16 @@ class RayExecutor:
         if ray.is_initialized():
             return ray, False
         if self.address:
-            ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+                from auvid.errors import ConfigError
+
+                cause = exc.__cause__ or exc
+                reason = str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else type(cause).__name__
+                raise ConfigError(f"cannot join the Ray cluster at {self.address}: {reason} (is `ray start --head` "
+                                  "running there, and does this machine have the cluster's auth token?)") from None
         else:
             # A local instance runs this very auvid (a checkout or an install): its workers get
             # the driver's import path.

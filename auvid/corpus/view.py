@@ -69,8 +69,11 @@ def print_report(console, report, command_hint: str = "the same command") -> Non
     counts = report.counts()
     frames = sum(r.frames for r in report.analysed)
     clips = len(report.analysed)
-    rate = (f"{frames} frames in {report.seconds:.1f} s = {frames / report.seconds:.1f} frames/s, "
-            f"{60 * clips / report.seconds:.1f} clips/min" if report.seconds > 0 and clips else "nothing analysed")
+    if frames and report.seconds > 0:
+        rate = (f"{frames} frames in {report.seconds:.1f} s = {frames / report.seconds:.1f} frames/s, "
+                f"{60 * clips / report.seconds:.1f} clips/min")
+    else:
+        rate = f"no frame analysed ({clips} source(s) tried in {report.seconds:.1f} s)"
     console.print(f"{len(report.rows)} source(s), executor {report.executor}: {rate}", soft_wrap=True)
     table = Table(show_edge=False)
     for column in ("status", "sources", "frames", "faces"):
