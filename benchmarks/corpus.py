@@ -55,7 +55,7 @@ def _memory(pid: int) -> tuple[str, int, int] | None:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     except OSError:
         return None
-    if "multiprocessing.spawn" in cmdline or (cmdline.startswith("ray::") and "Agent" not in cmdline):
+    if "auvid.corpus.pool_worker" in cmdline or (cmdline.startswith("ray::") and "Agent" not in cmdline):
         role = "worker"
     elif "auvid.cli" in cmdline:
         role = "driver"

@@ -70,35 +70,6 @@ class InlineExecutor:
                                  lambda frames, total, task=task: hooks.frames(task, frames), threads=self.threads)
 
 
-def _pool_worker(connection, threads: int) -> None:
-    """A pool process: its own engine and pipeline, tasks in over a pipe, results out.
-
-    SIGINT only sets a flag (checked after each frame): the driver forwards Ctrl-C, and a
-    terminal sends it to the whole process group too; either way the source in hand ends as
-    ``interrupted`` with its rows kept in ``.partial`` files.
-    """
-    import threading
-
-    import cv2
-
-    from auvid.corpus.worker import EngineCache, run_task
-
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    cv2.setNumThreads(threads)
-    engines = EngineCache()
-    while True:
-        try:
-            task = connection.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        result = run_task(task, engines, stop.is_set, lambda frames, total: connection.send(("frames", frames)),
-                          threads=threads)
-        connection.send(("done", result))
-
-
 class ProcessPoolExecutor:
     """``workers`` long-lived processes, each with its own pipeline and ``threads`` ORT threads.
 
@@ -114,21 +85,28 @@ class ProcessPoolExecutor:
         self.threads = threads or max(1, usable_cores() // self.workers)
         self.stop_grace_s = stop_grace_s
 
-    def _start(self, context):
-        parent, child = context.Pipe()
-        process = context.Process(target=_pool_worker, args=(child, self.threads), daemon=True,
-                                  name="auvid-worker")
-        process.start()
-        child.close()
-        return _Slot(process, parent)
+    def _start(self) -> "_Slot":
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+        from pathlib import Path
+
+        task_read, task_write = os.pipe()
+        result_read, result_write = os.pipe()
+        root = str(Path(__file__).resolve().parent.parent.parent)  # the workers run this very auvid
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+        process = subprocess.Popen([sys.executable, "-m", "auvid.corpus.pool_worker", str(task_read), str(result_write),
+                                    str(self.threads)], pass_fds=(task_read, result_write), env=env,
+                                   stdin=subprocess.DEVNULL)
+        os.close(task_read)
+        os.close(result_write)
+        return _Slot(process, Connection(task_write, readable=False), Connection(result_read, writable=False))
 
     def run(self, tasks: list[SourceTask], hooks: Hooks) -> Iterator[tuple[SourceTask, SourceResult]]:
-        import multiprocessing
         from multiprocessing.connection import wait
 
-        context = multiprocessing.get_context("spawn")  # no fork of a process running threads
         pending = list(reversed(tasks))
-        slots = [self._start(context) for _ in range(min(self.workers, len(tasks)))]
+        slots = [self._start() for _ in range(min(self.workers, len(tasks)))]
         stopping_since = None
         try:
             while True:
@@ -138,9 +116,16 @@ class ProcessPoolExecutor:
                     for slot in slots:
                         if slot.task is not None:
                             slot.interrupt()
-                for slot in slots:
+                for i, slot in enumerate(slots):
                     if slot.task is None and pending and slot.alive:
-                        slot.give(pending.pop(), hooks)
+                        task = pending.pop()
+                        try:
+                            slot.give(task, hooks)
+                        except OSError:  # it died while idle: a fresh one takes the task
+                            slot.task = None
+                            slot.kill()
+                            pending.append(task)
+                            slots[i] = self._start()
                 busy = [slot for slot in slots if slot.task is not None]
                 if not busy:
                     return
@@ -151,75 +136,75 @@ class ProcessPoolExecutor:
                         slot.kill()
                         slot.task = None
                     return
-                ready = wait([s.connection for s in busy] + [s.process.sentinel for s in busy], timeout=0.2)
+                ready = wait([s.results for s in busy], timeout=0.2)  # a dead worker's pipe reads as EOF
                 for slot in busy:
                     finished = self._collect(slot, ready, hooks)
                     if finished is not None:
                         yield finished
                         if not slot.alive and (pending or stopping_since is None):
-                            slots[slots.index(slot)] = self._start(context)
+                            slots[slots.index(slot)] = self._start()
         finally:
             for slot in slots:
                 slot.close()
 
     def _collect(self, slot: "_Slot", ready: list, hooks: Hooks):
         """The slot's finished task and result, if it has one now (a dead process fails its task)."""
-        if slot.connection in ready:
-            try:
-                while slot.connection.poll():
-                    kind, payload = slot.connection.recv()
-                    if kind == "frames":
-                        hooks.frames(slot.task, payload)
-                    else:
-                        task, slot.task = slot.task, None
-                        return task, payload
-            except (EOFError, OSError):
-                pass  # the process died mid-message: handled as a crash below
-        if slot.process.sentinel in ready or not slot.process.is_alive():
-            slot.process.join(timeout=1)
-            if slot.process.exitcode is None:
-                return None
-            task, slot.task = slot.task, None
-            slot.alive = False
-            return task, SourceResult(task.source, FAILED, error=f"the worker process crashed ({_describe_exit(slot.process.exitcode)}) "
-                                      "while analysing this source")
-        return None
+        if slot.results not in ready:
+            return None
+        try:
+            while slot.results.poll():
+                kind, payload = slot.results.recv()
+                if kind == "frames":
+                    hooks.frames(slot.task, payload)
+                else:
+                    task, slot.task = slot.task, None
+                    return task, payload
+            return None
+        except (EOFError, OSError):
+            pass  # the worker is gone: its end of the pipe closed with it
+        code = slot.process.wait()
+        task, slot.task = slot.task, None
+        slot.alive = False
+        return task, SourceResult(task.source, FAILED, error=f"the worker process crashed ({_describe_exit(code)}) "
+                                  "while analysing this source")
 
 
 class _Slot:
-    """One worker process, its pipe and the task it holds."""
+    """One worker process, its two pipes and the task it holds."""
 
-    def __init__(self, process, connection) -> None:
+    def __init__(self, process, tasks, results) -> None:
         self.process = process
-        self.connection = connection
+        self.tasks = tasks
+        self.results = results
         self.task: SourceTask | None = None
         self.alive = True
 
     def give(self, task: SourceTask, hooks: Hooks) -> None:
         hooks.started(task)
         self.task = task
-        self.connection.send(task)
+        self.tasks.send(task)
 
     def interrupt(self) -> None:
-        if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGINT)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(timeout=5)
+        self.process.wait()
         self.alive = False
 
     def close(self) -> None:
-        if self.process.is_alive() and self.task is None:
+        if self.process.poll() is None and self.task is None:
             try:
-                self.connection.send(None)
-            except OSError:
+                self.tasks.send(None)
+                self.process.wait(timeout=5)
+            except Exception:  # already gone, or not stopping: killed below
                 pass
-            self.process.join(timeout=5)
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.kill()
-        self.connection.close()
+        self.tasks.close()
+        self.results.close()
 
 
 def _describe_exit(code: int) -> str:
