@@ -71,6 +71,8 @@ def is_complete(previous: SummaryRow | None, task: SourceTask) -> bool:
 
 
 def _row(task: SourceTask, result: SourceResult) -> SummaryRow:
+    if result.status == INTERRUPTED and not result.error:
+        result.error = f"interrupted (Ctrl-C) after frame {result.frames}; the rows so far are in {task.outputs['csv']}.partial"
     return SummaryRow(source=_key(task), status=result.status, frames=result.frames,
                       faces=result.faces, face_ids=result.face_ids, seconds=result.seconds, fps=result.fps,
                       error=result.error, warning="; ".join(result.warnings), outputs=task.outputs,
@@ -124,7 +126,10 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
             path.parent.mkdir(parents=True, exist_ok=True)
         in_flight[task.source] = task
 
+    frames_seen: dict[str, int] = {}
+
     def frames(task: SourceTask, count: int) -> None:
+        frames_seen[task.source] = count
         if view is not None:
             view.frames(task.source, count)
 
@@ -145,7 +150,8 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
     finally:
         stop.restore()
         for task in in_flight.values():
-            row = _row(task, SourceResult(task.source, INTERRUPTED, error="interrupted"))
+            row = _row(task, SourceResult(task.source, INTERRUPTED, frames=frames_seen.get(task.source, 0),
+                                          error=f"interrupted (a second Ctrl-C); the rows so far are in {task.outputs['csv']}.partial"))
             rows[row.source] = row
             summary.record(row)
         summary.flush()

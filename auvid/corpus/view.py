@@ -68,13 +68,16 @@ def print_report(console, report, command_hint: str = "the same command") -> Non
 
     counts = report.counts()
     frames = sum(r.frames for r in report.analysed)
-    clips = len(report.analysed)
+    clips = sum(1 for r in report.analysed if r.status in ("ok", "no_face"))  # finished, not tried
     if frames and report.seconds > 0:
         rate = (f"{frames} frames in {report.seconds:.1f} s = {frames / report.seconds:.1f} frames/s, "
                 f"{60 * clips / report.seconds:.1f} clips/min")
     else:
         rate = f"no frame analysed ({clips} source(s) tried in {report.seconds:.1f} s)"
-    console.print(f"{len(report.rows)} source(s), executor {report.executor}: {rate}", soft_wrap=True)
+    sources = f"{len(report.rows)} source(s)"
+    if report.not_started:
+        sources += f" ({report.not_started} more not started)"
+    console.print(f"{sources}, executor {report.executor}: {rate}", soft_wrap=True)
     table = Table(show_edge=False)
     for column in ("status", "sources", "frames", "faces"):
         table.add_column(column, justify="left" if column == "status" else "right")
@@ -89,7 +92,8 @@ def print_report(console, report, command_hint: str = "the same command") -> Non
         for column in ("source", "status", "reason"):
             detail.add_column(column, overflow="fold")
         for row in problems[:20]:
-            detail.add_row(_short(row.source), row.status, row.error or row.warning or "no face in any frame")
+            fallback = "no face in any frame" if row.status == "no_face" else ""
+            detail.add_row(_short(row.source), row.status, row.error or row.warning or fallback)
         console.print(detail)
         if len(problems) > 20:
             console.print(f"... and {len(problems) - 20} more in {report.summary_path}")
