@@ -70,8 +70,9 @@ def print_report(console, report, command_hint: str = "the same command") -> Non
     frames = sum(r.frames for r in report.analysed)
     clips = sum(1 for r in report.analysed if r.status in ("ok", "no_face"))  # finished, not tried
     if frames and report.seconds > 0:
-        rate = (f"{frames} frames in {report.seconds:.1f} s = {frames / report.seconds:.1f} frames/s, "
-                f"{60 * clips / report.seconds:.1f} clips/min")
+        rate = f"{frames} frames in {report.seconds:.1f} s = {frames / report.seconds:.1f} frames/s"
+        if clips:
+            rate += f", {60 * clips / report.seconds:.1f} clips/min"
     else:
         rate = f"no frame analysed ({clips} source(s) tried in {report.seconds:.1f} s)"
     sources = f"{len(report.rows)} source(s)"
