@@ -127,12 +127,17 @@ def run_corpus_cli(folder: Path, out_dir: Path, extra: list[str]) -> dict:
 
 
 def memory_growth(samples: list[tuple[int, dict[int, int]]], sources: int) -> dict:
-    """Workers' RSS after the first tenth of the sources vs at the end (same processes)."""
-    early = next((s for done, s in samples if done >= sources // 10 and s), None)
-    late = next((s for done, s in reversed(samples) if s), None)
-    if not early or not late:
-        return {"note": "too few samples"}
+    """Each worker's RSS once a tenth of the sources are done vs its last sample (same process)."""
+    early: dict[int, int] = {}
+    late: dict[int, int] = {}
+    for done, rss in samples:
+        for pid, kb in rss.items():
+            if done >= sources // 10:
+                early.setdefault(pid, kb)
+            late[pid] = kb
     common = sorted(set(early) & set(late))
+    if not common:
+        return {"note": "too few samples"}
     return {"workers": len(common), "rss_mb_after_10pct": [round(early[p] / 1024, 1) for p in common],
             "rss_mb_at_end": [round(late[p] / 1024, 1) for p in common],
             "growth_mb": [round((late[p] - early[p]) / 1024, 1) for p in common]}
