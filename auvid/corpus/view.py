@@ -74,7 +74,7 @@ def print_report(console, report, command_hint: str = "the same command") -> Non
         if clips:
             rate += f", {60 * clips / report.seconds:.1f} clips/min"
     else:
-        rate = f"no frame analysed ({clips} source(s) tried in {report.seconds:.1f} s)"
+        rate = f"no frame analysed ({len(report.analysed)} source(s) tried in {report.seconds:.1f} s)"
     sources = f"{len(report.rows)} source(s)"
     if report.not_started:
         sources += f" ({report.not_started} more not started)"
