@@ -98,6 +98,8 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise OutputError(f"{out}: folder is not writable")
     summary = Summary(out)
     rows: dict[str, SummaryRow] = {}
     to_run = []

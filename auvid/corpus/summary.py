@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "auvid-summary.csv"
 STATUSES = ("ok", "no_face", "failed", "interrupted", "skipped")
@@ -73,13 +76,17 @@ class Summary:
         self._written_at = 0.0
         self._dirty = False
         if self.path.is_file():
-            with open(self.path, newline="") as handle:
-                for row in csv.DictReader(handle):
-                    try:
-                        parsed = SummaryRow.from_csv(row)
-                    except (KeyError, ValueError):
-                        continue  # a row from another tool or version: that source is simply redone
-                    self.rows[parsed.source] = parsed
+            try:
+                with open(self.path, newline="") as handle:
+                    for row in csv.DictReader(handle):
+                        try:
+                            parsed = SummaryRow.from_csv(row)
+                        except (KeyError, ValueError, TypeError):
+                            continue  # a row from another tool or version: that source is simply redone
+                        self.rows[parsed.source] = parsed
+            except (OSError, csv.Error, UnicodeDecodeError) as exc:
+                log.warning("%s is unreadable (%s): every source is redone and the file rewritten", self.path, exc)
+                self.rows = {}
 
     def previous(self, source: str) -> SummaryRow | None:
         return self.rows.get(source)
