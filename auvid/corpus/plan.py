@@ -56,8 +56,9 @@ def discover(specs: list[str], exclude: Path | None = None) -> list[Discovered]:
 
     A folder whose own files include no video but some images is one image sequence, as for a
     single ``auvid process FOLDER``. Folders and globs take files with a video suffix (other
-    files are skipped and counted in the log); a file named on its own is always tried. A name that is neither a path nor a glob with matches is
-    kept as a missing source, so the summary says so and the rest of the corpus still runs.
+    files are skipped and counted in the log); a file named on its own is always tried. A name
+    that is neither a path nor a glob is kept as a missing source, so the summary says so and the
+    rest of the corpus still runs (a glob that matches nothing is an error: likely a typo).
     """
     found: list[Discovered] = []
     seen: set[Path] = set()

@@ -185,8 +185,8 @@ class RayExecutor:
                         result, files = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-                        yield task, SourceResult(task.source, FAILED,
-                                                 error=f"the Ray task failed after {self.max_retries} retries ({type(exc).__name__}: {reason})")
+                        error = f"the Ray task failed after {self.max_retries} retries ({type(exc).__name__}: {reason})"
+                        yield task, SourceResult(task.source, FAILED, error=error)
                         continue
                     _write_outputs(task, result, files)
                     hooks.frames(task, result.frames)

@@ -65,14 +65,16 @@ def is_complete(previous: SummaryRow | None, task: SourceTask) -> bool:
         return False
     if previous.settings != task.settings or previous.outputs != task.outputs:
         return False
-    if previous.source_size != task.fingerprint.get("size") or previous.source_mtime_ns != task.fingerprint.get("mtime_ns"):
+    fingerprint = task.fingerprint
+    if (previous.source_size, previous.source_mtime_ns) != (fingerprint.get("size"), fingerprint.get("mtime_ns")):
         return False
     return all(Path(p).is_file() for p in task.outputs.values())
 
 
 def _row(task: SourceTask, result: SourceResult) -> SummaryRow:
     if result.status == INTERRUPTED and not result.error:
-        result.error = f"interrupted (Ctrl-C) after frame {result.frames}; the rows so far are in {task.outputs['csv']}.partial"
+        result.error = (f"interrupted (Ctrl-C) after frame {result.frames}; the rows so far are in "
+                        f"{task.outputs['csv']}.partial")
     return SummaryRow(source=_key(task), status=result.status, frames=result.frames,
                       faces=result.faces, face_ids=result.face_ids, seconds=result.seconds, fps=result.fps,
                       error=result.error, warning="; ".join(result.warnings), outputs=task.outputs,
@@ -152,8 +154,8 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
     finally:
         stop.restore()
         for task in in_flight.values():
-            row = _row(task, SourceResult(task.source, INTERRUPTED, frames=frames_seen.get(task.source, 0),
-                                          error=f"interrupted (a second Ctrl-C); the rows so far are in {task.outputs['csv']}.partial"))
+            error = f"interrupted (a second Ctrl-C); the rows so far are in {task.outputs['csv']}.partial"
+            row = _row(task, SourceResult(task.source, INTERRUPTED, frames=frames_seen.get(task.source, 0), error=error))
             rows[row.source] = row
             summary.record(row)
         summary.flush()
