@@ -112,6 +112,22 @@ def test_force_and_changed_options_redo_everything(tmp_path):
     assert (out / "a.csv").read_bytes() != smoothed
 
 
+def test_analyzer_options_reach_the_workers_and_the_resume_key(tmp_path):
+    """--calibrate (an AnalyzerOptions field) flows to the pool's workers untouched: the corpus CSV
+    and its sidecar equal single-file `--calibrate`'s; dropping it redoes the source."""
+    source = tmp_path / "in"
+    source.mkdir()
+    shutil.copy(clip("single_face.mp4"), source / "a.mp4")
+    out, single = tmp_path / "out", tmp_path / "single.csv"
+    assert run_cli("process", str(source), "--out-dir", str(out), "--workers", "1", "-q", "--calibrate").returncode == 0
+    assert run_cli("process", str(source / "a.mp4"), "--out", str(single), "-q", "--calibrate").returncode == 0
+    assert (out / "a.csv").read_bytes() == single.read_bytes()
+    assert (out / "a.csv.calibration.json").is_file()
+    assert run_cli("process", str(source), "--out-dir", str(out), "--workers", "1", "-q").returncode == 0
+    assert summary(out)["a.mp4"]["status"] == "ok"  # not skipped: other options
+    assert not (out / "a.csv.calibration.json").exists()  # no stale sidecar calls it calibrated
+
+
 def test_a_worker_that_segfaults_fails_its_source_and_the_pool_goes_on(tmp_path):
     source = tmp_path / "in"
     source.mkdir()

@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 _ENGINES = None  # per Ray worker process: Ray reuses workers, so the model loads once per process
 
 
-def _analyze_remote(task: SourceTask, payload: dict[str, bytes]) -> tuple[SourceResult, dict[str, tuple[str, bytes]]]:
-    """In a Ray worker: rebuild the source in a temporary folder, analyse it, return the outputs'
-    bytes (kind -> (file name, bytes)), final or ``.partial``."""
+def _analyze_remote(task: SourceTask, payload: dict[str, bytes]) -> tuple[SourceResult, dict[str, bytes]]:
+    """In a Ray worker: rebuild the source in a temporary folder, analyse it, return the bytes of
+    every file written (file name -> bytes: outputs, final or ``.partial``, and sidecars)."""
     import dataclasses
 
     from auvid.corpus.worker import EngineCache, run_task
@@ -48,11 +48,8 @@ def _analyze_remote(task: SourceTask, payload: dict[str, bytes]) -> tuple[Source
         local = dataclasses.replace(task, source=str(source), outputs=outputs)
         result = run_task(local, _ENGINES)
         result.error = result.error.replace(str(source), task.source)  # the user's name, not the scratch copy's
-        files = {}
-        for kind, path in outputs.items():
-            for candidate in (Path(path), Path(path + ".partial")):
-                if candidate.is_file():
-                    files[kind] = (candidate.name, candidate.read_bytes())
+        # every file the task wrote: outputs (final or .partial) and sidecars such as --calibrate's
+        files = {path.name: path.read_bytes() for path in sorted((root / "out").iterdir()) if path.is_file()}
         return result, files
 
 
@@ -66,20 +63,21 @@ def _payload(task: SourceTask) -> dict[str, bytes]:
     return {"": path.read_bytes()}
 
 
-def _write_outputs(task: SourceTask, result: SourceResult, files: dict[str, tuple[str, bytes]]) -> None:
-    """The driver's half: the returned bytes under the task's own output names, atomically."""
-    written = []
-    for kind, (name, data) in files.items():
-        final = Path(task.outputs[kind])
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(final.name + ".partial")
-        partial.write_bytes(data)
-        if not name.endswith(".partial"):
-            os.replace(partial, final)
-            written.append(str(final))
-        else:
-            written.append(str(partial))
-    result.outputs = written
+def _write_outputs(task: SourceTask, result: SourceResult, files: dict[str, bytes]) -> None:
+    """The driver's half: the returned files beside the task's CSV, each written to a temporary
+    name first, so no final name ever holds a half-written file."""
+    folder = Path(task.outputs["csv"]).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, data in files.items():
+        target = folder / name
+        temporary = folder / f".{name}.{os.getpid()}.tmp"
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+        written[name] = str(target)
+    names = {Path(p).name for p in task.outputs.values()}
+    result.outputs = [path for name, path in written.items() if name in names or name.removesuffix(".partial") in names]
+    result.calibration = next((path for name, path in written.items() if name.endswith(".calibration.json")), None)
     result.source = task.source
 
 

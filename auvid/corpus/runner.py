@@ -128,6 +128,7 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
         for path in map(Path, task.outputs.values()):  # a stale complete file must not outlive a redo
             path.unlink(missing_ok=True)
             path.parent.mkdir(parents=True, exist_ok=True)
+        Path(task.outputs["csv"] + ".calibration.json").unlink(missing_ok=True)  # nor a stale --calibrate sidecar
         in_flight[task.source] = task
 
     frames_seen: dict[str, int] = {}
