@@ -89,25 +89,70 @@ CALIBRATE_HELP = ("Remove each person's neutral baseline per AU, as OpenFace's d
 
 
 @main.command()
-@click.argument("source")
-@click.option("--out", "-o", type=click.Path(), required=True, help="OpenFace-style CSV to write.")
-@click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per frame.")
-@click.option("--overlay", type=click.Path(dir_okay=False), default=None, help="Also write the video with boxes, ids and AU bars.")
-@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
+@click.argument("sources", metavar="SOURCE...", nargs=-1, required=True)
+@click.option("--out", "-o", type=click.Path(), default=None, help="OpenFace-style CSV to write (one SOURCE).")
+@click.option("--out-dir", "-d", type=click.Path(file_okay=False), default=None,
+              help="Corpus mode: DIR/<relative path>/<stem>.csv per video, and DIR/auvid-summary.csv.")
+@click.option("--jsonl", type=click.Path(dir_okay=False), default=None, help="Also write one JSON object per frame (with --out).")
+@click.option("--overlay", type=click.Path(dir_okay=False), default=None,
+              help="Also write the video with boxes, ids and AU bars (with --out).")
+@click.option("--also", type=click.Choice(["jsonl", "overlay"]), multiple=True,
+              help="With --out-dir: also write <stem>.jsonl / <stem>.overlay.mp4 per source (repeatable).")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames (per source).")
 @click.option("--fps", type=float, default=30.0, show_default=True, help="Frame rate for an image folder (images carry no time).")
 @click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces share one inference call.")
+@click.option("--workers", "-j", type=click.IntRange(0), default=None,
+              help="With --out-dir: worker processes (default: one per core; 0: in this process, no crash isolation).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="With --out-dir: local processes, or Ray tasks (needs auvid[ray]).")
+@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
+              help="Ray cluster to join (e.g. 10.0.0.1:6379; env RAY_ADDRESS); default: start a local Ray instance.")
+@click.option("--force", is_flag=True, help="With --out-dir: redo every source, even those a previous run finished.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
 @click.option("--calibrate", is_flag=True, help=CALIBRATE_HELP.format(
     how="Baselines come from each face's whole track, so rows are written when the video ends."))
 @_runtime_options
 @user_errors
-def process(source, out, jsonl, overlay, max_frames, fps, batch_frames, quiet, calibrate, **runtime):
-    """Analyse a video file or image folder and write AU traces to --out (CSV)."""
-    from auvid.process import run_process
+def process(sources, out, out_dir, jsonl, overlay, also, max_frames, fps, batch_frames, workers, executor, ray_address,
+            force, quiet, calibrate, **runtime):
+    """Analyse videos or image folders and write AU traces as CSV.
+
+    One SOURCE with --out FILE; any number of files, folders (searched recursively) and glob
+    patterns with --out-dir DIR, which also writes DIR/auvid-summary.csv and resumes where a
+    previous run stopped. Exit code: 0 all ok, 3 some had no face, 2 some failed, 130 interrupted.
+    """
+    from auvid.errors import ConfigError
 
     options = _analyzer_options(batch_frames=batch_frames, calibrate="offline" if calibrate else None, **runtime)
-    code = run_process(source, out, options, jsonl=jsonl, overlay=overlay, max_frames=max_frames, fps=fps, quiet=quiet)
-    sys.exit(code)
+    if out and out_dir:
+        raise ConfigError("give --out FILE (one source) or --out-dir DIR (any number), not both")
+    if not out and not out_dir:
+        raise ConfigError("give --out FILE for one source, or --out-dir DIR for several")
+    if out:
+        if len(sources) > 1:
+            raise ConfigError(f"--out takes one source ({len(sources)} given); for several use --out-dir DIR")
+        if also or force or workers is not None or executor != "local":
+            raise ConfigError("--also, --force, --workers and --executor apply to --out-dir runs")
+        from auvid.process import run_process
+
+        sys.exit(run_process(sources[0], out, options, jsonl=jsonl, overlay=overlay, max_frames=max_frames, fps=fps,
+                             quiet=quiet))
+    if jsonl or overlay:
+        raise ConfigError("with --out-dir, ask for JSONL or overlay files with --also jsonl / --also overlay")
+    from rich.console import Console
+
+    from auvid.corpus.runner import run_corpus
+    from auvid.corpus.view import CorpusView, print_report
+
+    console = Console(stderr=True)
+    report = run_corpus(list(sources), out_dir, options, kinds=("csv", *dict.fromkeys(also)), max_frames=max_frames,
+                        fps=fps, executor=executor, workers=workers, ray_address=ray_address, force=force,
+                        view=None if quiet else CorpusView(console))
+    if not quiet:
+        print_report(console, report)
+    elif report.exit_code == 130:
+        click.echo("auvid: interrupted: finished CSVs are kept; run the same command again to resume", err=True)
+    sys.exit(report.exit_code)
 
 
 @main.command()

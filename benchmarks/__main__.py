@@ -12,7 +12,12 @@ import click
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="JSON results file.")
 @click.option("--video", type=click.Path(dir_okay=False), default=None, help="Clip (default: the 640x480 webcam clip).")
 @click.option("--repeats", type=int, default=None, help="Runs per figure (default 3, quick 1).")
-def cli(quick, out, video, repeats):
+@click.option("--corpus", is_flag=True, help="Corpus throughput instead (sequential, --workers 2, Ray; memory over 100 files).")
+def cli(quick, out, video, repeats, corpus):
+    if corpus:
+        from benchmarks.corpus import main as corpus_main
+
+        sys.exit(corpus_main(quick=quick, out=out))
     from benchmarks.run import main
 
     sys.exit(main(quick=quick, out=out, video=video, repeats=repeats))
