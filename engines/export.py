@@ -49,26 +49,21 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
     example = torch.rand(2, 1, size, size) * 255
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".onnx.part")
+    fd, traced = tempfile.mkstemp(dir=out.parent, suffix=".traced.onnx.part")
     os.close(fd)
     try:
         with torch.no_grad():
-            torch.onnx.export(runner, (example,), tmp_name, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+            torch.onnx.export(runner, (example,), traced, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
                               dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAMES[0]: {0: "batch"},
                                             OUTPUT_NAMES[1]: {0: "batch"}},
                               opset_version=OPSET, dynamo=False)
-        graph = onnx.load(tmp_name)
-        graph = _fold_constants(graph)
-        if precision == "fp16":
-            graph = to_fp16(graph)
-        graph.producer_name = "auvid"
-        onnx.checker.check_model(graph, full_check=True)
-        onnx.save(graph, tmp_name)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
+        graph = _fold_constants(onnx.load(traced))
     finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        os.unlink(traced)
+    if precision == "fp16":
+        graph = to_fp16(graph)
+    graph.producer_name = "auvid"
+    _check_and_save(onnx, graph, out)
     import onnxruntime
 
     manifest = Manifest(
@@ -105,26 +100,31 @@ def derive_from_onnx(source: str | Path, out: str | Path, precision: str = "fp32
         raise ModelError(f"{source}: derive from the FP32 graph, this one is {source_manifest.precision}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".onnx.part")
-    os.close(fd)
-    try:
-        graph = onnx.load(str(source))
-        if precision == "fp16":
-            graph = to_fp16(graph)
-            graph.producer_name = "auvid"
-        onnx.checker.check_model(graph, full_check=True)
-        onnx.save(graph, tmp_name)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    graph = onnx.load(str(source))
+    if precision == "fp16":
+        graph = to_fp16(graph)
+        graph.producer_name = "auvid"
+    _check_and_save(onnx, graph, out)
     manifest = Manifest(**{**source_manifest.__dict__, "model_file": out.name, "model_sha256": sha256_file(out),
                            "precision": precision, "model_name": model_name or source_manifest.model_name,
                            "backend_version": f"onnxruntime {onnxruntime.__version__}, opset {OPSET}"})
     manifest.save(manifest_path_for(out))
     log.info("derived %s (%s) from %s without torch", out, precision, source.name)
     return out
+
+
+def _check_and_save(onnx, graph, out: Path) -> None:
+    """Check the graph, then write it under a temporary name and rename: never a half-written model."""
+    onnx.checker.check_model(graph, full_check=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".onnx.part")
+    os.close(fd)
+    try:
+        onnx.save(graph, tmp_name)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, out)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
 
 
 def _fold_constants(model):
