@@ -21,6 +21,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -80,8 +81,9 @@ def library_clash(qt_dir: Path | None = None) -> list[Path]:
     return sorted(path for path in _mapped_libraries() if path.name in own and path.parent != qt_dir)
 
 
-def _prepare_qt(qt_dir: Path | None) -> None:
-    """Environment Qt reads when its first window opens (after ``import cv2``, which sets it)."""
+def _prepare_qt(qt_dir: Path | None) -> Callable[[], None]:
+    """Environment Qt reads when its first window opens (after ``import cv2``, which sets it), and
+    the X checks; returns what to call once Qt holds its own X connection."""
     # opencv-python's import points QT_QPA_FONTDIR at cv2/qt/fonts, a folder its wheels no longer
     # ship, so Qt prints "QFontDatabase: Cannot find font directory ..." for every text it lays
     # out (several lines per frame). matplotlib, an auvid dependency, ships DejaVu TrueType fonts:
@@ -92,13 +94,16 @@ def _prepare_qt(qt_dir: Path | None) -> None:
             fonts = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
             if fonts.is_dir():
                 os.environ["QT_QPA_FONTDIR"] = str(fonts)
-    if qt_dir is not None:
-        _check_x_libraries(qt_dir)
+    return _check_x_libraries(qt_dir) if qt_dir is not None else lambda: None
 
 
-def _check_x_libraries(qt_dir: Path) -> None:
+def _check_x_libraries(qt_dir: Path) -> Callable[[], None]:
     """Load Qt's X platform library and ask the X server to answer, before Qt does: Qt aborts the
-    whole process (exit 134, no row kept) when either fails."""
+    whole process (exit 134, no row kept) when either fails.
+
+    The test connection stays open until Qt has its own (call the returned function then): an X
+    server with no client left resets itself, and a client connecting during that reset is refused,
+    which is what happened to Qt in 3 of 13 runs under `xvfb-run` when this connection closed first."""
     import ctypes
 
     for xcb_qpa in sorted(qt_dir.glob("libQt5XcbQpa*.so*")):
@@ -110,7 +115,7 @@ def _check_x_libraries(qt_dir: Path) -> None:
     try:
         x11 = ctypes.CDLL("libX11.so.6")
     except OSError:
-        return  # loaded above as a dependency of Qt's X library, so this does not happen in practice
+        return lambda: None  # loaded above as a dependency of Qt's X library, so this does not happen in practice
     x11.XOpenDisplay.restype = ctypes.c_void_p
     x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
     x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
@@ -119,7 +124,7 @@ def _check_x_libraries(qt_dir: Path) -> None:
     if not handle:
         raise InputError(f"cannot connect to the X display {display!r} (is the X server running, and may this "
                          "user use it? see `xauth`)")
-    x11.XCloseDisplay(handle)
+    return lambda: x11.XCloseDisplay(handle)
 
 
 class Window:
@@ -141,12 +146,14 @@ class Window:
         if clash:
             raise InputError(f"cannot open a window: {clash[0]} was loaded before OpenCV's copy, so its X connection "
                              "would hang; import cv2 before av (auvid.gui.import_av does)")
-        _prepare_qt(qt_dir)
+        release_x_probe = _prepare_qt(qt_dir)
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
         except cv2.error as exc:
             raise InputError("this OpenCV has no window support (opencv-python-headless?); install opencv-python "
                              f"({str(exc).strip().splitlines()[-1]})") from None
+        finally:
+            release_x_probe()
         self.opened = True
         return self
 
@@ -158,7 +165,10 @@ class Window:
         key = cv2.waitKey(1)
         if key != -1 and (key & 0xFF) in QUIT_KEYS:
             return False
-        return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        try:
+            return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+        except cv2.error:  # closed: Qt has dropped the window (and, with the last one, its GUI thread)
+            return False
 
     def close(self) -> None:
         if not self.opened:
