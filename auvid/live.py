@@ -120,7 +120,6 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     interrupted = False
     failure = None
     started = time.perf_counter()
-    closed_window = False
     # Ctrl-C sets a flag the loop checks after each frame (a second one aborts): an exception raised
     # at an arbitrary point could land in a finalizer, where Python prints and drops it.
     stop = GracefulInterrupt()
@@ -138,8 +137,7 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
                 frames += 1
                 view.update(result, latency, source.stats.dropped)
                 if window and not _show(window, result, analyzer.intensity_aus):
-                    closed_window = True  # q, Esc or the window closed: stop like Ctrl-C, exit 0
-                    break
+                    break  # q, Esc or the window closed: stop like Ctrl-C (rows kept, summary), exit 0
                 if duration and time.perf_counter() - started >= duration:
                     break
                 if stop.requested:
@@ -159,8 +157,7 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     lat = percentiles(latencies)
     if not console.is_terminal:
         console.line()  # a non-terminal Live leaves its last frame without a newline
-    how = "interrupted" if interrupted else "stopped from the window" if closed_window else "stopped"
-    console.print(f"{how} after {elapsed:.1f} s: {frames} frames analysed, "
+    console.print(f"{'interrupted' if interrupted else 'stopped'} after {elapsed:.1f} s: {frames} frames analysed, "
                   f"{source.stats.dropped} dropped; latency p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
                   f"p99 {lat['p99']:.1f} ms" + (f"; wrote {written}" if written else ""))
     ended = source.stats.ended_early
