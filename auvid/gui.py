@@ -144,8 +144,9 @@ class Window:
         qt_dir = _qt_library_dir()
         clash = library_clash(qt_dir)
         if clash:
-            raise InputError(f"cannot open a window: {clash[0]} was loaded before OpenCV's copy, so its X connection "
-                             "would hang; import cv2 before av (auvid.gui.import_av does)")
+            raise InputError(f"cannot open a window: {clash[0].parent} loaded X libraries before OpenCV did "
+                             f"({', '.join(path.name for path in clash)}), and Qt's X connection would hang on them; "
+                             "import cv2 before av (auvid.gui.import_av does)")
         release_x_probe = _prepare_qt(qt_dir)
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)

@@ -6,6 +6,7 @@ These start real X servers and real `auvid` processes; they skip, naming the Deb
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import re
 import shutil
@@ -21,7 +22,8 @@ from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
 needs_xvfb_run = pytest.mark.skipif(shutil.which("xvfb-run") is None or shutil.which("xauth") is None,
                                     reason="xvfb-run is not installed (Debian: apt install xvfb xauth)")
 needs_xvfb_and_xdotool = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                                            reason="Xvfb or xdotool is not installed (Debian: apt install xvfb xdotool)")
+                                            reason="Xvfb or xdotool is not installed "
+                                                   "(Debian: apt install xvfb xdotool)")
 QT_NOISE = re.compile(r"QFontDatabase|Cannot find font|qt\.qpa|QStandardPaths|Traceback")
 
 
@@ -68,7 +70,8 @@ def _window_id(display: str, process: subprocess.Popen, out: Path, rows: int = 3
     while time.time() < deadline and process.poll() is None:
         partial = out.with_name(out.name + ".partial")  # the CSV's name while the run goes on
         if partial.exists() and partial.read_text().count("\n") > rows:
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^auvid$"], capture_output=True, text=True, env=env)
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^auvid$"],
+                                   capture_output=True, text=True, env=env)
             if found.stdout.split():
                 return found.stdout.split()[0]
         time.sleep(0.2)
@@ -167,7 +170,8 @@ def test_without_a_usable_display_show_refuses_in_one_line(tmp_path, display, wa
     out = tmp_path / "live.csv"
     if display and (Path("/tmp/.X11-unix") / f"X{display[1:]}").exists():
         pytest.skip(f"an X server runs on {display} here")
-    result = run_cli(*_live_args(out, "--duration", "3"), timeout=120, env={"DISPLAY": display, "WAYLAND_DISPLAY": wayland})
+    result = run_cli(*_live_args(out, "--duration", "3"), timeout=120,
+                     env={"DISPLAY": display, "WAYLAND_DISPLAY": wayland})
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and reason in lines[0], result.stderr
@@ -181,16 +185,24 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_the_window_guard_refuses_pyavs_x_libraries_instead_of_hanging():
     """`import av` before OpenCV makes Qt's first window hang forever; the guard must say so."""
-    probe = _python("import cv2\nfrom auvid.gui import _qt_library_dir, library_clash\nimport av\n"
-                    "d = _qt_library_dir()\nprint(d is not None, bool(d and {p.name for p in d.glob('libxcb*')}"
-                    " & {p.name for p in (__import__('pathlib').Path(av.__file__).parent.parent / 'av.libs').glob('libxcb*')}))")
-    has_qt, shares_names = probe.stdout.split()
-    if has_qt != "True":
+    qt_dir = _python("import cv2\nfrom auvid.gui import _qt_library_dir\nprint(_qt_library_dir())").stdout.strip()
+    if qt_dir == "None":
         pytest.skip("this OpenCV build has no Qt GUI (opencv-python-headless?)")
-    if shares_names != "True":
+    av_libs = Path(importlib.util.find_spec("av").origin).parent.parent / "av.libs"
+    if not {p.name for p in Path(qt_dir).glob("libxcb*")} & {p.name for p in av_libs.glob("libxcb*")}:
         pytest.skip("these opencv-python and PyAV wheels no longer bundle X libraries under the same names")
     wrong = _python("import av\nfrom auvid.gui import Window\nWindow().open()")
     assert wrong.returncode == 1 and "InputError" in wrong.stderr  # raised, not hung (timeout=60)
-    assert "was loaded before OpenCV's copy" in wrong.stderr and "av.libs" in wrong.stderr
+    assert "loaded X libraries before OpenCV did" in wrong.stderr and "av.libs" in wrong.stderr
     right = _python("from auvid.gui import import_av, library_clash\nimport_av()\nprint(library_clash())")
     assert right.returncode == 0 and right.stdout.strip() == "[]", right.stderr
+
+
+def test_every_window_goes_through_the_guard():
+    """A window opened anywhere but auvid/gui.py would skip the checks above (and could hang)."""
+    opened_elsewhere = [f"{path.relative_to(REPO)}:{number}"
+                        for folder in ("auvid", "engines", "trainer", "benchmarks", "docs")
+                        for path in sorted((REPO / folder).rglob("*.py")) if path != REPO / "auvid" / "gui.py"
+                        for number, line in enumerate(path.read_text().splitlines(), 1)
+                        if re.search(r"cv2\.(imshow|namedWindow|waitKey)\(|plt\.show\(", line)]
+    assert not opened_elsewhere, f"use auvid.gui.Window instead: {opened_elsewhere}"
