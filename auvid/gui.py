@@ -103,7 +103,7 @@ def _check_x_libraries(qt_dir: Path) -> Callable[[], None]:
 
     The test connection stays open until Qt has its own (call the returned function then): an X
     server with no client left resets itself, and a client connecting during that reset is refused,
-    which is what happened to Qt in 3 of 13 runs under `xvfb-run` when this connection closed first."""
+    which is what happened to Qt in 4 of 16 runs under `xvfb-run` when this connection closed first."""
     import ctypes
 
     for xcb_qpa in sorted(qt_dir.glob("libQt5XcbQpa*.so*")):

@@ -10,12 +10,17 @@ import importlib.util
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from auvid.overlay import COLORS
 
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
 
@@ -35,11 +40,30 @@ def _frames_analysed(stderr: str) -> int:
     return int(re.search(r"(\d+) frames analysed", stderr).group(1))
 
 
+@dataclass
+class XServer:
+    display: str
+    framebuffer: Path  # Xvfb keeps its screen in this file, in XWD format (-fbdir)
+
+    def screen(self) -> np.ndarray:
+        """What the screen shows now (BGR), read from Xvfb's framebuffer file."""
+        data = self.framebuffer.read_bytes()
+        fields = struct.unpack(">25I", data[:100])
+        header_size, width, height = fields[0], fields[4], fields[5]
+        byte_order, bits_per_pixel, line, colors = fields[7], fields[11], fields[12], fields[19]
+        assert bits_per_pixel == 32 and byte_order == 0, fields  # 24-bit screen, pixels stored B, G, R, unused
+        pixels = np.frombuffer(data, np.uint8, count=height * line, offset=header_size + 12 * colors)
+        return pixels.reshape(height, line)[:, : width * 4].reshape(height, width, 4)[..., :3]
+
+
 @pytest.fixture
-def x_display():
+def x_server(tmp_path):
     """A real X server of its own (Xvfb picks a free display number and tells it on a pipe)."""
+    framebuffer = tmp_path / "framebuffer"
+    framebuffer.mkdir()
     read_end, write_end = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp",
+                               "-fbdir", str(framebuffer)],
                               pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_end)
     try:
@@ -49,7 +73,7 @@ def x_display():
             if not chunk:
                 pytest.fail("Xvfb exited before it announced its display")
             number += chunk
-        yield f":{number.decode().strip()}"
+        yield XServer(f":{number.decode().strip()}", framebuffer / "Xvfb_screen0")
     finally:
         os.close(read_end)
         server.terminate()
@@ -107,11 +131,14 @@ def test_show_under_xvfb_run_ends_by_itself_with_a_row_per_frame(tmp_path):
 
 @needs_shared
 @needs_xvfb_and_xdotool
-def test_q_in_the_window_ends_the_run_keeping_its_rows(tmp_path, x_display):
+def test_q_in_the_window_ends_the_run_keeping_its_rows(tmp_path, x_server):
     out = tmp_path / "live.csv"
-    process = _start_live(x_display, out)
-    window = _window_id(x_display, process, out)
-    env = dict(os.environ, DISPLAY=x_display)
+    process = _start_live(x_server.display, out)
+    window = _window_id(x_server.display, process, out)
+    # the window shows the frames with face 0's box and AU bars, drawn in its colour (overlay.COLORS[0])
+    drawn = np.all(x_server.screen() == COLORS[0], axis=-1).sum()
+    assert drawn > 500, drawn
+    env = dict(os.environ, DISPLAY=x_server.display)
     subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "q"], check=True, env=env, timeout=30)
     code, stderr = _finish(process)
     assert code == 0, stderr[-2000:]
@@ -150,10 +177,10 @@ def _close_window(display: str, window: int) -> None:
 
 @needs_shared
 @needs_xvfb_and_xdotool
-def test_closing_the_window_ends_the_run_keeping_its_rows(tmp_path, x_display):
+def test_closing_the_window_ends_the_run_keeping_its_rows(tmp_path, x_server):
     out = tmp_path / "live.csv"
-    process = _start_live(x_display, out)
-    _close_window(x_display, int(_window_id(x_display, process, out)))
+    process = _start_live(x_server.display, out)
+    _close_window(x_server.display, int(_window_id(x_server.display, process, out)))
     code, stderr = _finish(process)
     assert code == 0, stderr[-2000:]
     assert "stopped after" in stderr and not QT_NOISE.search(stderr), stderr[-2000:]
