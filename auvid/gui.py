@@ -20,13 +20,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
-from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
 
 from auvid.errors import InputError
+from auvid.x11 import XConnection
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27: Esc
 X_LIBRARY_PREFIXES = ("libxcb", "libX", "libxkb")  # the libraries whose mix-up hangs Qt's X connection
@@ -81,9 +82,9 @@ def library_clash(qt_dir: Path | None = None) -> list[Path]:
     return sorted(path for path in _mapped_libraries() if path.name in own and path.parent != qt_dir)
 
 
-def _prepare_qt(qt_dir: Path | None) -> Callable[[], None]:
+def _prepare_qt(qt_dir: Path | None) -> XConnection | None:
     """Environment Qt reads when its first window opens (after ``import cv2``, which sets it), and
-    the X checks; returns what to call once Qt holds its own X connection."""
+    the X checks."""
     # opencv-python's import points QT_QPA_FONTDIR at cv2/qt/fonts, a folder its wheels no longer
     # ship, so Qt prints "QFontDatabase: Cannot find font directory ..." for every text it lays
     # out (several lines per frame). matplotlib, an auvid dependency, ships DejaVu TrueType fonts:
@@ -94,16 +95,16 @@ def _prepare_qt(qt_dir: Path | None) -> Callable[[], None]:
             fonts = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf"
             if fonts.is_dir():
                 os.environ["QT_QPA_FONTDIR"] = str(fonts)
-    return _check_x_libraries(qt_dir) if qt_dir is not None else lambda: None
+    return _check_x_libraries(qt_dir) if qt_dir is not None else None
 
 
-def _check_x_libraries(qt_dir: Path) -> Callable[[], None]:
+def _check_x_libraries(qt_dir: Path) -> XConnection | None:
     """Load Qt's X platform library and ask the X server to answer, before Qt does: Qt aborts the
     whole process (exit 134, no row kept) when either fails.
 
-    The test connection stays open until Qt has its own (call the returned function then): an X
-    server with no client left resets itself, and a client connecting during that reset is refused,
-    which is what happened to Qt in 4 of 16 runs under `xvfb-run` when this connection closed first."""
+    The connection stays open while the window lives: an X server whose last client leaves resets
+    itself, and a client that connects during the reset is refused or gets a window that is never
+    painted. Closing it before Qt opened its own made Qt abort in 4 of 16 runs under `xvfb-run`."""
     import ctypes
 
     for xcb_qpa in sorted(qt_dir.glob("libQt5XcbQpa*.so*")):
@@ -112,28 +113,30 @@ def _check_x_libraries(qt_dir: Path) -> Callable[[], None]:
         except OSError as exc:
             raise InputError(f"the window cannot load its X11 libraries ({exc}); on Debian/Ubuntu: apt install "
                              "libgl1 libglib2.0-0 libsm6 libice6 libxext6 libx11-6") from None
-    try:
-        x11 = ctypes.CDLL("libX11.so.6")
-    except OSError:
-        return lambda: None  # loaded above as a dependency of Qt's X library, so this does not happen in practice
-    x11.XOpenDisplay.restype = ctypes.c_void_p
-    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
     display = os.environ.get("DISPLAY", "")
-    handle = x11.XOpenDisplay(display.encode())
-    if not handle:
+    try:
+        return XConnection(display)
+    except ConnectionError:  # before OSError, its base class
         raise InputError(f"cannot connect to the X display {display!r} (is the X server running, and may this "
-                         "user use it? see `xauth`)")
-    return lambda: x11.XCloseDisplay(handle)
+                         "user use it? see `xauth`)") from None
+    except OSError:
+        return None  # no libX11: Qt's X library above needs it, so this does not happen in practice
 
 
 class Window:
     """One OpenCV window. :meth:`show` returns False once the user asked to stop: ``q``, Esc, or
     closing the window. Use as a context manager so the window always goes away."""
 
+    # Qt sometimes never paints a window it has just shown (see XConnection.remap): showing it
+    # again once, this long after it opened, ended that in every case seen (7 of 7 black windows
+    # painted, 0 of 54 runs black).
+    REMAP_AFTER_S = 0.5
+
     def __init__(self, title: str = "auvid") -> None:
         self.title = title
         self.opened = False
+        self._x: XConnection | None = None
+        self._opened_at: float | None = None  # until the window has been shown again
 
     def open(self) -> "Window":
         problem = display_problem()
@@ -147,15 +150,15 @@ class Window:
             raise InputError(f"cannot open a window: {clash[0].parent} loaded X libraries before OpenCV did "
                              f"({', '.join(path.name for path in clash)}), and Qt's X connection would hang on them; "
                              "import cv2 before av (auvid.gui.import_av does)")
-        release_x_probe = _prepare_qt(qt_dir)
+        self._x = _prepare_qt(qt_dir)
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
         except cv2.error as exc:
+            self._release_x()
             raise InputError("this OpenCV has no window support (opencv-python-headless?); install opencv-python "
                              f"({str(exc).strip().splitlines()[-1]})") from None
-        finally:
-            release_x_probe()
         self.opened = True
+        self._opened_at = time.perf_counter()
         return self
 
     def show(self, image: np.ndarray) -> bool:
@@ -164,6 +167,10 @@ class Window:
 
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1)
+        if self._opened_at is not None and time.perf_counter() - self._opened_at >= self.REMAP_AFTER_S:
+            self._opened_at = None
+            if self._x is not None:
+                self._x.remap(self.title, os.getpid())
         if key != -1 and (key & 0xFF) in QUIT_KEYS:
             return False
         try:
@@ -182,6 +189,12 @@ class Window:
             cv2.waitKey(1)  # lets Qt process the destroy, so the window really goes away now
         except cv2.error:
             pass  # the user closed it already
+        self._release_x()
+
+    def _release_x(self) -> None:
+        if self._x is not None:
+            self._x.close()
+            self._x = None
 
     def __enter__(self) -> "Window":
         return self.open()

@@ -131,21 +131,26 @@ def test_show_under_xvfb_run_ends_by_itself_with_a_row_per_frame(tmp_path):
 
 @needs_shared
 @needs_xvfb_and_xdotool
-def test_q_in_the_window_ends_the_run_keeping_its_rows(tmp_path, x_server):
+@pytest.mark.parametrize("key", ["q", "Escape"])
+def test_q_or_esc_in_the_window_ends_the_run_keeping_its_rows(tmp_path, x_server, key):
     out = tmp_path / "live.csv"
     process = _start_live(x_server.display, out)
     window = _window_id(x_server.display, process, out)
-    # the window shows the frames with face 0's box and AU bars, drawn in its colour (overlay.COLORS[0])
-    drawn = np.all(x_server.screen() == COLORS[0], axis=-1).sum()
+    # the window shows the frames with face 0's box and AU bars, drawn in its colour (overlay.COLORS[0]);
+    # Qt paints a little after the window maps, so look for a few seconds
+    drawn, deadline = 0, time.time() + 10
+    while drawn <= 500 and time.time() < deadline:
+        drawn = np.all(x_server.screen() == COLORS[0], axis=-1).sum()
+        time.sleep(0.1)
     assert drawn > 500, drawn
     env = dict(os.environ, DISPLAY=x_server.display)
-    subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", "q"], check=True, env=env, timeout=30)
+    subprocess.run(["xdotool", "windowfocus", "--sync", window, "key", key], check=True, env=env, timeout=30)
     code, stderr = _finish(process)
     assert code == 0, stderr[-2000:]
     assert "stopped after" in stderr and not QT_NOISE.search(stderr), stderr[-2000:]
     table = read_csv(out)  # the final name: a complete file
     frames = _frames_analysed(stderr)
-    assert len(table) == frames and 30 < frames < 800  # stopped by q, well before the clip's 842 frames
+    assert len(table) == frames and 30 < frames < 800  # stopped by the key, well before the clip's 842 frames
 
 
 class _ClientMessage(ctypes.Structure):
