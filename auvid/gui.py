@@ -13,7 +13,8 @@ that does not own the connection and spins forever in ``xcb_wait_for_reply``: th
 * every PyAV import in auvid goes through :func:`import_av`, which loads OpenCV first;
 * every window goes through :class:`Window`, which checks the display, the X libraries and the
   load order *before* Qt starts, so a wrong order is one clear line instead of a hang, and a
-  missing or unreachable X server is one clear line instead of Qt's abort (exit 134).
+  missing or unreachable X server is one clear line instead of Qt's abort (exit 134); it also
+  works around Qt sometimes leaving a new window black (:meth:`auvid.x11.XConnection.remap`).
 """
 from __future__ import annotations
 
