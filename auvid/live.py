@@ -7,7 +7,6 @@ source delivered it to the moment its traces were emitted.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections import deque
@@ -19,12 +18,6 @@ from auvid.pipeline import Analyzer, AnalyzerOptions
 from auvid.stats import StageTimes, percentiles
 
 log = logging.getLogger(__name__)
-
-
-def display_available() -> bool:
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
 
 
 def open_live_source(camera: str, realtime: bool, width, height, fps, max_frames):
@@ -106,14 +99,17 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     from rich.console import Console
     from rich.live import Live
 
+    from auvid.gui import Window, display_problem
     from auvid.sinks import CsvSink
 
     console = Console(stderr=True)
-    if show and not display_available():
-        raise InputError("--show needs a display, and this machine has none (no DISPLAY/WAYLAND_DISPLAY); "
+    if show and display_problem():
+        raise InputError(f"--show needs a display: {display_problem()}; "
                          "run without --show, or use `auvid process --overlay out.mp4`")
     source = open_live_source(camera, realtime, width, height, camera_fps, max_frames)
     analyzer = Analyzer(options)
+    # opened before the CSV, so a window that cannot open leaves no file behind
+    window = Window("auvid").open() if show else None
     inner = source.source
     inner = getattr(inner, 'source', inner) if not hasattr(inner, 'width') else inner
     granted = f"{getattr(inner, 'width', '?')}x{getattr(inner, 'height', '?')} @ {source.fps:.1f} fps"
@@ -126,7 +122,6 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     interrupted = False
     failure = None
     started = time.perf_counter()
-    window = None
     # Ctrl-C sets a flag the loop checks after each frame (a second one aborts): an exception raised
     # at an arbitrary point could land in a finalizer, where Python prints and drops it.
     stop = GracefulInterrupt()
@@ -145,10 +140,8 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
                 latencies.append(latency)
                 frames += 1
                 view.update(result, latency, source.stats.dropped)
-                if show:
-                    window = _show(result, analyzer.intensity_aus)
-                    if window == "closed":
-                        break
+                if window and not _show(window, result, analyzer.intensity_aus):
+                    break  # q, Esc or the window closed: stop like Ctrl-C (rows kept, summary), exit 0
                 if duration and time.perf_counter() - started >= duration:
                     break
                 if stop.requested:
@@ -160,10 +153,8 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
         failure = str(exc)
     finally:
         stop.restore()
-        if show and window is not None:
-            import cv2
-
-            cv2.destroyAllWindows()
+        if window:
+            window.close()
     interrupted = interrupted or stop.requested
     elapsed = time.perf_counter() - started
     written = sink.close(complete=True) if sink else None
@@ -204,15 +195,10 @@ def _calibration_sidecars(analyzer: Analyzer, written: list, frames: int, consol
                   "earlier rows are marked calibrated: false in the JSONL)")
 
 
-def _show(result, intensity_aus) -> str:
-    import cv2
-
+def _show(window, result, intensity_aus) -> bool:
+    """The frame with boxes, ids and AU bars; False once the user asked the window to stop."""
     from auvid.overlay import draw
 
     if result.image is None:
-        return "open"
-    cv2.imshow("auvid", draw(result.image, result, intensity_aus))
-    key = cv2.waitKey(1) & 0xFF
-    if key in (27, ord("q")) or cv2.getWindowProperty("auvid", cv2.WND_PROP_VISIBLE) < 1:
-        return "closed"
-    return "open"
+        return True
+    return window.show(draw(result.image, result, intensity_aus))

@@ -39,7 +39,9 @@ class VideoFileSource:
     """Decodes a video file with PyAV, skipping (and counting) packets FFmpeg cannot decode."""
 
     def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
-        import av
+        from auvid.gui import import_av
+
+        av = import_av()  # OpenCV first: see auvid/gui.py
 
         self.path = Path(path)
         if not self.path.exists():
