@@ -28,6 +28,7 @@ def _peak_offset(image: np.ndarray, panel: int, colour, t: np.ndarray, values: n
     Use a panel below the first: the legend's samples sit in the first."""
     top, bottom = _panels(image)[panel]
     rows, columns = np.nonzero(_pixels_of(image[top + 2:bottom - 1], colour))
+    assert len(rows), f"no line of colour {colour} in panel {panel}"
     expected_column = columns.min() + (t[values.argmax()] - t.min()) / (t.max() - t.min()) * (columns.max() - columns.min())
     expected_row = (bottom - top) * (1 - values.max() / ymax)
     return abs(columns[rows.argmin()] - expected_column), abs(rows.min() + 2 - expected_row)
