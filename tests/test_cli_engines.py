@@ -6,8 +6,6 @@ import numpy as np
 from engines.tensorrt_backend import tensorrt_available
 from tests.conftest import clip, needs_shared, read_csv, run_cli
 
-pytestmark = needs_shared
-
 
 def test_build_engine_without_a_gpu_builds_onnx_then_says_why_no_tensorrt(tmp_path):
     ok, _ = tensorrt_available()
@@ -34,6 +32,7 @@ def test_build_engine_bad_batch_is_one_line(tmp_path):
     assert result.returncode == 2 and "min <= opt <= max" in result.stderr
 
 
+@needs_shared
 def test_process_with_a_built_onnx_model(tmp_path):
     """The FP16 model built here must give the shipped FP32 model's traces, not just a CSV of the
     right length: FP16 moves an intensity by at most ~0.005 on real faces (test_engines), so after
@@ -56,6 +55,7 @@ def test_process_with_a_built_onnx_model(tmp_path):
     assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.01
 
 
+@needs_shared
 def test_a_model_without_mirror_averaging_is_close_to_the_shipped_one(tmp_path):
     result = run_cli("build-engine", "--out", str(tmp_path), "--no-mirror")
     fp32 = next(tmp_path.glob("*-nomirror.fp32.onnx"))
@@ -73,6 +73,7 @@ def test_a_model_without_mirror_averaging_is_close_to_the_shipped_one(tmp_path):
     assert np.median(correlations) > 0.9 and np.abs(a - b).mean() < 0.15
 
 
+@needs_shared
 def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
     """Same clip, same pipeline, two backends (FP32 both): intensities agree to the CSV's last
     digit (0.01; values ~1e-6 apart round apart at ties) and occurrence decisions on >99.5%."""
@@ -91,6 +92,7 @@ def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
     assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.005
 
 
+@needs_shared
 def test_benchmark_quick_mode_runs_and_prints_figures(tmp_path):
     import subprocess
     import sys

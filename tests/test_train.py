@@ -6,8 +6,6 @@ import torch
 
 from tests.conftest import needs_shared, run_cli
 
-pytestmark = needs_shared
-
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
@@ -17,6 +15,7 @@ def smoke_run(tmp_path_factory):
     return out
 
 
+@needs_shared
 def test_loss_falls_and_beats_a_constant_predictor(smoke_run):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     history = metrics["history"]
@@ -34,6 +33,7 @@ def test_loss_falls_and_beats_a_constant_predictor(smoke_run):
     assert final["summary"]["mean_ccc"] > 0.08
 
 
+@needs_shared
 def test_checkpoint_is_self_contained(smoke_run):
     state = torch.load(smoke_run / "last.pt", weights_only=True)
     assert state["adjacency"].shape == (18, 18) and state["model_config"]["input_size"] == 64
@@ -41,6 +41,7 @@ def test_checkpoint_is_self_contained(smoke_run):
     assert (smoke_run / "model.onnx").is_file() and (smoke_run / "model.json").is_file()
 
 
+@needs_shared
 def test_eval_prints_per_au_metrics(smoke_run, tmp_path):
     out = tmp_path / "eval.json"
     result = run_cli("eval", str(smoke_run / "last.pt"), "--json", str(out))
@@ -50,6 +51,7 @@ def test_eval_prints_per_au_metrics(smoke_run, tmp_path):
     assert set(metrics["identities"]) == {"d9", "d12"} and metrics["frames"] > 500
 
 
+@needs_shared
 def test_resume_continues_from_the_last_epoch(smoke_run):
     result = run_cli("train", "--config", "trainer/configs/smoke.yaml", "--set", f"out={smoke_run}",
                      "--set", "train.epochs=6", "--resume", "--no-export", timeout=600)
@@ -65,6 +67,7 @@ def test_bad_config_is_one_line():
     assert result.returncode == 2 and "unknown config key" in result.stderr
 
 
+@needs_shared
 def test_fine_tuning_starts_from_another_runs_weights(smoke_run, tmp_path):
     """FG2020's recipe: pre-train, then fine-tune from those weights. One epoch from the smoke
     run's weights must already beat one epoch from scratch (0.08 PCC) by a margin."""
