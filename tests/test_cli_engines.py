@@ -93,17 +93,26 @@ def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
 
 
 @needs_shared
-def test_benchmark_quick_mode_runs_and_prints_figures(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import MODELS, REPO
+def test_auvid_bench_quick_prints_the_figures_it_saves(tmp_path):
+    """`auvid bench --quick`, as the README runs it: the figures on screen are the JSON's."""
+    import re
 
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], capture_output=True,
-                            text=True, cwd=REPO, timeout=600, env={**__import__("os").environ, "AUVID_MODELS_DIR": str(MODELS)})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "fps" in result.stdout and "latency p50" in result.stdout and "peak RSS" in result.stdout
+    result = run_cli("bench", "--quick", "--out", str(out), timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    assert "latency p50" in result.stdout and "peak RSS" in result.stdout
     data = json.loads(out.read_text())
-    assert data["offline"]["tracking"]["fps"]["median"] > 0 and data["live"]["latency_ms"]["p99"]["median"] > 0
+    tracking = data["offline"]["tracking"]
+    assert tracking["frames"] == 150 and tracking["fps"]["median"] > 0
+    shown = re.search(r"offline `auvid process` \((\d+) frames\): ([\d.]+) fps", result.stdout)
+    assert shown and int(shown.group(1)) == 150 and float(shown.group(2)) == round(tracking["fps"]["median"], 1)
+    assert data["live"]["latency_ms"]["p99"]["median"] > 0
+    assert data["live"]["frames"][0] + data["live"]["dropped"][0] == 90  # every frame analysed or counted
     assert {"1", "8", "32"} <= set(data["model"]["onnxruntime-fp32-1thread"])
+    assert all(v["faces_per_s"] > 0 for v in data["model"]["onnxruntime-fp32-1thread"].values())
+
+
+def test_auvid_bench_with_a_missing_clip_is_one_line(tmp_path):
+    result = run_cli("bench", "--quick", "--video", str(tmp_path / "none.mp4"))
+    assert result.returncode == 2 and "no such clip" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
