@@ -11,6 +11,13 @@ import numpy as np
 from auvid.errors import ModelError
 
 
+def five_from_68(points: np.ndarray) -> np.ndarray:
+    """The aligner's 5 points from the 68-point (iBUG/Multi-PIE) layout that FAN and OpenFace share:
+    eye centres (36-41, 42-47), nose tip (30), mouth corners (48, 54), in YuNet's order."""
+    p = np.asarray(points, np.float32)
+    return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]], np.float32)
+
+
 def fan_weights_present() -> bool:
     import os
     from pathlib import Path
@@ -36,5 +43,4 @@ class FanLandmarker:
         points = self._fa.get_landmarks_from_image(image_bgr[:, :, ::-1], detected_faces=[(x, y, x + w, y + h)])
         if not points:
             return fallback
-        p = points[0]
-        return np.array([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]], np.float32)
+        return five_from_68(points[0])

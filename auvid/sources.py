@@ -29,7 +29,7 @@ class SourceStats:
     """What the source had to skip; reported in the run summary."""
 
     frames: int = 0
-    bad_packets: int = 0  # packets FFmpeg could not decode at all (skipped)
+    bad_packets: int = 0  # packets FFmpeg could not decode, or the demuxer skipped as damaged
     corrupt_frames: int = 0  # frames decoded with errors that FFmpeg concealed (kept)
     dropped: int = 0
     ended_early: str | None = None
@@ -69,9 +69,12 @@ class VideoFileSource:
         import av
 
         index = 0
+        discarded = 0  # packets an edit list tells the decoder to drop (not frames of the video)
         try:
             for packet in self._container.demux(self._stream):
                 started = time.perf_counter()
+                if packet.is_discard and packet.size:
+                    discarded += 1
                 try:
                     decoded = packet.decode()
                 except av.FFmpegError as exc:
@@ -94,6 +97,7 @@ class VideoFileSource:
                     started = time.perf_counter()
                     if self.max_frames and index >= self.max_frames:
                         return
+            self._count_lost_packets(index, discarded)
         except av.FFmpegError as exc:
             self.stats.ended_early = _short(exc)
             log.warning("%s: stream ends early after frame %d: %s", self.path, index, _short(exc))
@@ -101,6 +105,14 @@ class VideoFileSource:
             self._container.close()
         if index == 0 and not self.stats.ended_early:
             raise InputError(f"{self.path}: no frame could be decoded")
+
+    def _count_lost_packets(self, decoded: int, discarded: int) -> None:
+        """Frames the container lists but never delivered: a demuxer resynchronising over damaged
+        data drops packets silently (AVI renumbers the rest), so only the count can tell."""
+        lost = self.frame_count - decoded - discarded if self.frame_count else 0
+        if lost > 0:
+            self.stats.bad_packets += lost
+            log.debug("%s: %d of the %d frames the container lists never arrived", self.path, lost, self.frame_count)
 
 
 def _to_bgr(av_frame) -> np.ndarray:

@@ -178,7 +178,7 @@ def main(quick: bool = False, out: str | None = None, video: str | None = None, 
     console = Console()
     clip = Path(video) if video else DEFAULT_VIDEO
     if not clip.is_file():
-        console.print(f"auvid bench: error: {clip}: no such clip (the shared data is expected at ../shared/data)")
+        print(f"auvid bench: error: {clip}: no such clip (the shared data is expected at ../shared/data)", file=sys.stderr)
         return 2
     repeats = repeats or (1 if quick else 3)
     max_frames = 150 if quick else None

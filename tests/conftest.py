@@ -34,10 +34,15 @@ def clip(name: str) -> Path:
 
 
 def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The real `auvid` command, as a user runs it."""
+    """The real `auvid` command, as a user runs it. ``env`` adds variables; a value of None
+    removes one (e.g. AUVID_MODELS_DIR, to test --models-dir and the download cache)."""
     full_env = dict(os.environ)
     full_env["AUVID_MODELS_DIR"] = str(MODELS)
-    full_env.update(env or {})
+    for key, value in (env or {}).items():
+        if value is None:
+            full_env.pop(key, None)
+        else:
+            full_env[key] = value
     return subprocess.run([sys.executable, "-m", "auvid.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=REPO)
 

@@ -1,4 +1,5 @@
 """`auvid process` as a user runs it: real clips, real broken files, real Ctrl-C."""
+import json
 import os
 import signal
 import subprocess
@@ -11,19 +12,29 @@ import pytest
 from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli, teacher
 
-pytestmark = needs_shared
-
 COLUMNS = (["frame", "face_id", "timestamp", "confidence", "success"] + [f"{a}_r" for a in INTENSITY_AUS]
            + [f"{a}_c" for a in OCCURRENCE_AUS])
 
 
 def test_help_is_instant_and_lists_commands():
-    start = time.perf_counter()
+    """Instant = no heavy import (checked exactly) and little CPU: 0.06-0.07 s measured for the child,
+    so 1 s of CPU is 15x slack. CPU time, not wall time, which a loaded machine stretches at will."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = run_cli("--help")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert result.returncode == 0 and "process" in result.stdout and "build-engine" in result.stdout
-    assert time.perf_counter() - start < 5
+    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 1.0
+    code = ("import sys\nfrom auvid.cli import main\nsys.argv = ['auvid', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "heavy = ('numpy', 'cv2', 'av', 'onnxruntime', 'torch', 'matplotlib', 'pandas', 'rich', 'engines', 'trainer')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert imported.stdout.strip().splitlines()[-1] == "[]", imported.stdout[-500:]
 
 
+@needs_shared
 def test_process_writes_openface_columns_one_row_per_frame(tmp_path):
     out = tmp_path / "aus.csv"
     jsonl = tmp_path / "aus.jsonl"
@@ -35,21 +46,45 @@ def test_process_writes_openface_columns_one_row_per_frame(tmp_path):
     assert table["success"].all() and table["face_id"].eq(0).all()
     assert table["timestamp"].iloc[1] == pytest.approx(1 / 30, abs=1e-3)
     assert table[[f"{a}_r" for a in INTENSITY_AUS]].to_numpy().max() <= 5
-    assert len(jsonl.read_text().splitlines()) == 72
+    occurrence = table[[f"{a}_c" for a in OCCURRENCE_AUS]].to_numpy()
+    assert set(np.unique(occurrence)) <= {0, 1} and 0 < occurrence.mean() < 1  # decisions, not a constant
     assert "fps" in result.stderr and "infer" in result.stderr  # the summary table
+    # The JSONL holds the same analysis as the CSV, plus where each face is.
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["frame"] for r in records] == list(range(1, 73))
+    height, width = 360, 640
+    for record, (_, row) in zip(records, table.iterrows()):
+        assert record["timestamp"] == pytest.approx(row["timestamp"], abs=1e-3)
+        (face,) = record["faces"]
+        assert face["face_id"] == 0 and list(face["intensity"]) == list(INTENSITY_AUS)
+        assert list(face["occurrence_prob"]) == list(OCCURRENCE_AUS)
+        for au in INTENSITY_AUS:
+            assert face["intensity"][au] == pytest.approx(row[f"{au}_r"], abs=0.0051)
+        for au in OCCURRENCE_AUS:
+            prob = face["occurrence_prob"][au]
+            if abs(prob - 0.5) > 0.001:  # the JSONL rounds to 3 digits
+                assert row[f"{au}_c"] == int(prob >= 0.5), (record["frame"], au, prob)
+        x, y, w, h = face["box"]
+        assert 0 <= x and 0 <= y and x + w <= width + 1 and y + h <= height + 1 and min(w, h) > 40
+        points = np.array(face["landmarks"])
+        assert points.shape == (5, 2)
+        assert ((points >= [x, y]) & (points <= [x + w, y + h])).all()  # the 5 points lie on the face
+        assert points[0, 0] < points[1, 0] and points[3, 0] < points[4, 0]  # eyes and mouth corners in order
 
 
+@needs_shared
 def test_traces_follow_the_teacher_on_an_unseen_person(tmp_path):
     """2015-10-15-15-14 is held out of training (openface_samples): per-AU correlation with
     the OpenFace teacher over the clip must be well above chance for the AUs that move.
 
     A hard clip: a near-neutral webcam face where most AUs move by less than half an intensity
-    point. Over the 9 AUs that move here, the 4-epoch model scored a mean of 0.39 (6 above 0.3) and
-    the shipped 8-epoch one 0.38 (5 above 0.3: AU04 fell from 0.41 to 0.19; AU15 0.81, AU45 0.76,
-    AU09/AU10 ~0 for both), while across all held-out people pooled the 8-epoch model is the
-    better one (mean PCC 0.717 vs 0.683, the model card). One person's clip moves by a few AUs
-    either way, so this asks for at least half of them above 0.3 and a mean above 0.3; a model
-    that ignores the face scores ~0 on both."""
+    point, so which of the 9 moving AUs clear any one bar shifts with every variant of the
+    pipeline. Measured (mean over the 9 / AU15 / AU45): shipped 8-epoch model 0.379 / 0.81 / 0.76,
+    smoothed 0.372 / 0.83 / 0.75, FP16 0.379 / 0.81 / 0.76, without mirror averaging 0.365 / 0.79 /
+    0.77, with --no-tracking 0.311 / 0.80 / 0.75; the earlier 4-epoch model 0.39 / 0.81 / 0.76. The
+    count of AUs above 0.3 ran from 4 to 6 of 9 over these, too close to any fixed count to be a
+    stable test; the mean (lowest 0.31) and the two AUs that move most (never below 0.75) are
+    not. A model that ignores the face scores ~0 on both."""
     out = tmp_path / "aus.csv"
     result = run_cli("process", str(clip("2015-10-15-15-14.avi")), "--out", str(out), "--no-smooth")
     assert result.returncode == 0, result.stderr
@@ -65,20 +100,43 @@ def test_traces_follow_the_teacher_on_an_unseen_person(tmp_path):
         predicted = ours.loc[frames[valid], f"{au}_r"].to_numpy()
         correlations[au] = np.corrcoef(predicted, reference)[0, 1]
     assert len(correlations) >= 8, correlations
-    assert np.mean(list(correlations.values())) > 0.3, correlations
-    assert sum(c > 0.3 for c in correlations.values()) >= 0.5 * len(correlations), correlations
+    assert np.mean(list(correlations.values())) > 0.25, correlations
+    assert correlations.get("AU15", 0) > 0.6 and correlations.get("AU45", 0) > 0.6, correlations
 
 
+@needs_shared
 def test_multi_face_clip_gives_three_stable_ids(tmp_path):
-    out = tmp_path / "aus.csv"
-    result = run_cli("process", str(clip("multi_face.avi")), "--out", str(out), "--quiet")
+    """Three people, each keeping one id: the id stays on the same face from frame to frame (a box
+    centre moves at most 0.38 box widths between consecutive frames here, while the people sit
+    more than two widths apart, so two ids swapping would jump), and the man who walks behind the
+    person in front (frames ~511-525) comes back under his own id, not a new one."""
+    out, jsonl = tmp_path / "aus.csv", tmp_path / "aus.jsonl"
+    result = run_cli("process", str(clip("multi_face.avi")), "--out", str(out), "--jsonl", str(jsonl), "--quiet")
     assert result.returncode == 0, result.stderr
     table = read_csv(out)
     counts = table[table["success"] == 1]["face_id"].value_counts()
     assert len(counts[counts > 350]) == 3, counts
     assert counts[counts > 350].sum() > 0.97 * counts.sum(), counts
+    previous: dict[int, tuple[int, np.ndarray, float]] = {}
+    gaps = []
+    for line in jsonl.read_text().splitlines():
+        record = json.loads(line)
+        for face in record["faces"]:
+            x, y, w, h = face["box"]
+            centre = np.array([x + w / 2, y + h / 2])
+            if face["face_id"] in previous:
+                frame, last_centre, last_width = previous[face["face_id"]]
+                if frame == record["frame"] - 1:
+                    jump = np.linalg.norm(centre - last_centre) / max(w, last_width)
+                    assert jump < 1.0, (face["face_id"], record["frame"], jump)
+                else:
+                    gaps.append((record["frame"] - frame, face["face_id"]))
+            previous[face["face_id"]] = (record["frame"], centre, w)
+    longest = max(gaps, default=(0, None))
+    assert longest[0] >= 10 and counts[longest[1]] > 350, (gaps, counts)  # out of sight, then back as himself
 
 
+@needs_shared
 def test_no_face_clip_gives_success_zero_rows_and_says_so(tmp_path):
     out = tmp_path / "aus.csv"
     result = run_cli("process", str(clip("no_face.mp4")), "--out", str(out), "--quiet")
@@ -104,6 +162,7 @@ def test_not_a_video(tmp_path):
     assert not list(tmp_path.glob("a.csv*"))
 
 
+@needs_shared
 def test_truncated_video_keeps_the_decodable_frames(tmp_path):
     data = clip("2015-10-15-15-14.avi").read_bytes()
     cut = tmp_path / "cut.avi"
@@ -115,6 +174,7 @@ def test_truncated_video_keeps_the_decodable_frames(tmp_path):
     assert 150 < len(table) < 842 and table["success"].mean() > 0.95
 
 
+@needs_shared
 def test_corrupt_packets_are_reported(tmp_path):
     data = bytearray(clip("2015-10-15-15-14.avi").read_bytes())
     rng = np.random.default_rng(3)
@@ -130,6 +190,7 @@ def test_corrupt_packets_are_reported(tmp_path):
     assert "were damaged" in result.stderr or "undecodable packet" in result.stderr
 
 
+@needs_shared
 def test_unwritable_output(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -152,6 +213,7 @@ def test_unwritable_output(tmp_path):
         locked.chmod(0o700)
 
 
+@needs_shared
 def test_ctrl_c_keeps_the_rows_and_says_so(tmp_path):
     out = tmp_path / "a.csv"
     env = dict(os.environ, AUVID_MODELS_DIR=str(MODELS))
@@ -172,6 +234,7 @@ def test_ctrl_c_keeps_the_rows_and_says_so(tmp_path):
     assert table["frame"].tolist() == list(range(1, len(table) + 1))  # whole rows, in order
 
 
+@needs_shared
 def test_the_runtime_path_does_not_import_torch(tmp_path):
     """ARCHITECTURE.md: `auvid process` on an ONNX model must not need torch (nor the trainer)."""
     code = ("import sys\nfrom auvid.cli import main\n"

@@ -10,8 +10,6 @@ import time
 
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
 
-pytestmark = needs_shared
-
 
 def _run_in_pty(args, seconds: float, interrupt: bool = True) -> tuple[int, str]:
     master, slave = pty.openpty()
@@ -45,6 +43,7 @@ def _run_in_pty(args, seconds: float, interrupt: bool = True) -> tuple[int, str]
     return process.returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
 
 
+@needs_shared
 def test_live_screen_shows_bars_and_fps_and_ctrl_c_leaves_a_complete_csv(tmp_path):
     out = tmp_path / "live.csv"
     code, screen = _run_in_pty(["live", "--camera", str(clip("2015-10-15-15-14.avi")), "--realtime",
@@ -58,6 +57,7 @@ def test_live_screen_shows_bars_and_fps_and_ctrl_c_leaves_a_complete_csv(tmp_pat
     assert (table["success"] == 1).mean() > 0.95
 
 
+@needs_shared
 def test_a_slow_analyser_drops_frames_instead_of_queueing(tmp_path):
     out = tmp_path / "live.csv"
     code, screen = _run_in_pty(["live", "--camera", str(clip("single_face.mp4")), "--realtime", "--out", str(out),
@@ -70,6 +70,7 @@ def test_a_slow_analyser_drops_frames_instead_of_queueing(tmp_path):
     assert latency_p99 < 400  # bounded: never more than about one frame of backlog
 
 
+@needs_shared
 def test_camera_failures_are_one_line(tmp_path):
     result = run_cli("live", "--camera", "7")
     assert result.returncode == 2 and "could not be opened" in result.stderr and "Traceback" not in result.stderr
@@ -82,6 +83,7 @@ def test_camera_failures_are_one_line(tmp_path):
     assert result.returncode == 2 and "needs a display" in result.stderr
 
 
+@needs_shared
 def test_a_stream_that_disappears_mid_run_keeps_what_was_recorded(tmp_path):
     """A real network camera stand-in: an HTTP MPEG-TS stream whose server hangs up after 40%."""
     import http.server
@@ -151,3 +153,36 @@ def test_the_live_view_fits_80x24_and_degrades_when_narrow():
     narrow = render(36)
     assert max(map(len, narrow)) <= 36 and any("face 0" in line for line in narrow)
     assert sum("AU12" in line for line in narrow) == 1  # one face column, every AU still shown
+
+
+@needs_shared
+def test_a_second_ctrl_c_aborts_a_stop_that_is_waiting(tmp_path):
+    """The first Ctrl-C asks the loop to stop after the frame in hand, and waits for it (here a frame
+    made to take 60 s); a second one aborts at once, still with one line, exit 130 and the CSV."""
+    out = tmp_path / "live.csv"
+    env = dict(os.environ, AUVID_MODELS_DIR=str(MODELS))
+    process = subprocess.Popen([sys.executable, "-m", "auvid.cli", "live", "--camera", str(clip("single_face.mp4")),
+                                "--realtime", "--out", str(out), "--slow-ms", "60000"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        started = b""
+        while b"source " not in started and time.time() < deadline and process.poll() is None:
+            started += os.read(process.stdout.fileno(), 4096)
+        assert b"source " in started, started[-2000:]
+        time.sleep(2)  # into the first frame's 60 s
+        process.send_signal(signal.SIGINT)
+        time.sleep(3)
+        assert process.poll() is None  # the first Ctrl-C waits for the frame in hand
+        asked = time.time()
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        waited = time.time() - asked
+    finally:
+        if process.poll() is None:
+            process.kill()
+    screen = (started + rest).decode(errors="replace")
+    assert process.returncode == 130, screen[-2000:]
+    assert waited < 15, waited  # not the 55 s left of the frame
+    assert "interrupted after" in screen and "Traceback" not in screen
+    assert read_csv(out).columns[0] == "frame"  # the recording is closed under its final name

@@ -13,10 +13,10 @@ from trainer.data.manifest import manifest_crops, read_manifest
 from trainer.data.openface_csv import read_openface_csv
 from trainer.data.protocols import BP4D_FOLDS, DISFA_FOLDS, bp4d_rows, disfa_rows, fold_split, write_manifest
 
-pytestmark = needs_shared
 DETECTOR = MODELS / "face_detection_yunet_2023mar.onnx"
 
 
+@needs_shared
 def test_openface_csv_reader():
     labels = read_openface_csv(LABELS / "d0.static.csv")
     assert labels.intensity.shape == (78, 17) and labels.occurrence.shape == (78, 18)
@@ -32,6 +32,7 @@ def test_people_csv_groups_the_same_person():
     assert person_of("not_a_listed_clip", people) == "not_a_listed_clip"
 
 
+@needs_shared
 def test_video_crops_pair_each_label_with_the_right_face(tmp_path):
     crops = video_crops(clip("d0.mp4"), LABELS / "d0.static.csv", "d0", DETECTOR, tmp_path)
     labels = read_openface_csv(LABELS / "d0.static.csv")
@@ -48,6 +49,7 @@ def _frames(name: str, count: int):
     return [f.image for f in VideoFileSource(clip(name), max_frames=count)]
 
 
+@needs_shared
 def test_generic_manifest_with_unknowns(tmp_path):
     images = _frames("single_face.mp4", 3)
     for i, image in enumerate(images):
@@ -75,6 +77,7 @@ def test_folds_are_subject_exclusive_and_cover_the_datasets():
     assert fold_split(subjects, "bp4d", 3).tolist() == [False, False, True, False]
 
 
+@needs_shared
 def test_bp4d_layout_on_a_small_real_tree(tmp_path):
     images = _frames("d3.mp4", 4)
     for subject, task in (("F001", "T1"), ("M011", "T2")):
@@ -99,6 +102,7 @@ def test_bp4d_layout_on_a_small_real_tree(tmp_path):
     assert header[0] == "image" and "AU24_c" in header
 
 
+@needs_shared
 def test_disfa_layout_on_a_small_real_tree(tmp_path):
     images = _frames("d9.mp4", 3)
     folder = tmp_path / "images" / "SN001"
@@ -141,6 +145,7 @@ def test_every_shipped_config_loads_and_its_fine_tuning_chain_fits(name):
             {k: bp4d["model"][k] for k in ("backbone", "width", "feature_dim", "input_size")}
 
 
+@needs_shared
 def test_a_validation_person_not_in_the_data_is_a_one_line_error(tmp_path):
     from tests.conftest import run_cli
 
@@ -151,6 +156,7 @@ def test_a_validation_person_not_in_the_data_is_a_one_line_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@needs_shared
 def test_emotionet_layout_and_split_on_a_small_real_tree(tmp_path):
     from trainer.config import load_config
     from trainer.data.protocols import emotionet_rows
