@@ -66,13 +66,19 @@ def test_checkpoint_is_self_contained(smoke_run, tmp_path, aligned_faces):
 
 
 @needs_shared
-def test_eval_prints_per_au_metrics(smoke_run, tmp_path):
+def test_eval_of_a_trained_checkpoint(smoke_run, tmp_path):
+    """`auvid eval` runs a fresh .pt (torch backend) and refuses held-out figures for people it
+    trained on: the smoke run trained on d3, a validation-group person."""
     out = tmp_path / "eval.json"
-    result = run_cli("eval", str(smoke_run / "last.pt"), "--json", str(out))
+    result = run_cli("eval", str(smoke_run / "last.pt"), "--data", "afar", "--json", str(out))
     assert result.returncode == 0, result.stderr
-    assert "AU12" in result.stdout and "PCC" in result.stdout
+    assert "AU12" in result.stdout and "F1" in result.stdout
     metrics = json.loads(out.read_text())
-    assert set(metrics["identities"]) == {"d9", "d12"} and metrics["frames"] > 500
+    assert metrics["frames"] >= 15 and "AU12" in metrics["occurrence"]
+    refused = run_cli("eval", str(smoke_run / "last.pt"), "--split", "validation")
+    assert refused.returncode == 2, refused.stderr
+    assert "trained on" in refused.stderr and "validation people" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 @needs_shared
