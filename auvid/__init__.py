@@ -5,7 +5,7 @@
     summary = auvid.analyze_many(["videos/"], out_dir="results")  # one CSV per video + summary
 
     from auvid import Analyzer                             # frame by frame
-    from auvid.sources import open_source
+    from auvid.io.sources import open_source
     for result in Analyzer().run(open_source("clip.mp4")):
         ...
 """

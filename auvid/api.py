@@ -35,7 +35,7 @@ def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, 
     import pandas as pd
 
     from auvid.errors import InputError
-    from auvid.process import FAILED, INTERRUPTED, NO_FACE, analyze_source
+    from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, analyze_source
 
     analyzer_options = _options(options)
     with tempfile.TemporaryDirectory(prefix="auvid-") as scratch:

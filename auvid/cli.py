@@ -133,7 +133,7 @@ def process(sources, out, out_dir, jsonl, overlay, also, max_frames, fps, batch_
             raise ConfigError(f"--out takes one source ({len(sources)} given); for several use --out-dir DIR")
         if also or force or workers is not None or executor != "local":
             raise ConfigError("--also, --force, --workers and --executor apply to --out-dir runs")
-        from auvid.process import run_process
+        from auvid.commands.process import run_process
 
         sys.exit(run_process(sources[0], out, options, jsonl=jsonl, overlay=overlay, max_frames=max_frames, fps=fps,
                              quiet=quiet))
@@ -175,7 +175,7 @@ def process(sources, out, out_dir, jsonl, overlay, also, max_frames, fps, batch_
 def live(camera, realtime, out, jsonl, calibrate, show, width, height, camera_fps, duration, max_frames, slow_ms,
          **runtime):
     """Analyse a camera live, with a terminal view of AU bars, fps and latency."""
-    from auvid.live import run_live
+    from auvid.commands.live import run_live
 
     options = _analyzer_options(batch_frames=1, calibrate="live" if calibrate else None, **runtime)
     sys.exit(run_live(camera, options, realtime=realtime, out=out, show=show, width=width, height=height,
@@ -192,7 +192,7 @@ def live(camera, realtime, out, jsonl, calibrate, show, width, height, camera_fp
 @user_errors
 def plot(csv_path, out, aus, face_ids, ymax):
     """Plot AU intensity traces from an auvid/OpenFace CSV."""
-    from auvid.plot import plot_traces
+    from auvid.io.plot import plot_traces
 
     path = plot_traces(csv_path, out, aus.split(",") if aus else None, list(face_ids) or None, ymax)
     click.echo(f"wrote {path}")
@@ -207,7 +207,7 @@ def plot(csv_path, out, aus, face_ids, ymax):
 @user_errors
 def train(config_path, overrides, resume, export):
     """Train the two-view MLCR AU model."""
-    from auvid.training import run_train
+    from auvid.commands.training import run_train
 
     run_train(config_path, overrides, resume, export)
 
@@ -231,11 +231,11 @@ def train(config_path, overrides, resume, export):
 def evaluate(model, data, split, folds, data_root, json_out, backend, calibrate):
     """Agreement with the teacher (pooled, within-clip, clip-mean floor), AFAR's human codes, or benchmark folds."""
     if data == "benchmark":
-        from auvid.eval_folds import run_fold_eval
+        from auvid.commands.eval_folds import run_fold_eval
 
         run_fold_eval(list(folds) + ([model] if model else []), data_root, json_out)
         return
-    from auvid.evaluation import run_eval
+    from auvid.commands.evaluation import run_eval
 
     if calibrate and data != "heldout":
         from auvid.errors import ConfigError
@@ -260,7 +260,7 @@ def build_engine(checkpoint, precision, batch, out, workspace_mb, mirror, force)
     """Export the model to ONNX (FP32 + FP16) and build a TensorRT engine where a GPU exists.
 
     The shipped model needs only auvid[tensorrt]; another --checkpoint needs auvid[train]."""
-    from auvid.build import run_build
+    from auvid.commands.build import run_build
 
     sys.exit(run_build(checkpoint, precision, batch, out, workspace_mb, force, mirror))
 

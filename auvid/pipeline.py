@@ -35,7 +35,7 @@ class AnalyzerOptions:
     min_face: int = 24
     threads: int | None = None
     landmarks: str = "yunet"
-    #: Person calibration (auvid.calibrate): None (off), "offline" (whole track per face id; results
+    #: Person calibration (auvid.stages.calibrate): None (off), "offline" (whole track per face id; results
     #: come after the source ends) or "live" (running estimate, rows marked until it settles).
     calibrate: str | None = None
 
@@ -52,11 +52,11 @@ class Analyzer:
     """AU intensities and occurrences for every face in every frame of a source."""
 
     def __init__(self, options: AnalyzerOptions | None = None, engine=None) -> None:
-        from auvid import model_files
-        from auvid.align import Aligner
-        from auvid.detect import YuNetDetector
-        from auvid.smooth import FaceSmoother
-        from auvid.track import Tracker
+        from auvid.io import model_files
+        from auvid.stages.align import Aligner
+        from auvid.stages.detect import YuNetDetector
+        from auvid.stages.smooth import FaceSmoother
+        from auvid.stages.track import Tracker
 
         self.options = options or AnalyzerOptions()
         if engine is None:
@@ -69,7 +69,7 @@ class Analyzer:
         self.tracker = Tracker(self.detector, detect_every=self.options.detect_every, tracking=self.options.tracking)
         self.landmarker = None
         if self.options.landmarks == "fan":
-            from auvid.landmarks_fan import FanLandmarker
+            from auvid.stages.landmarks_fan import FanLandmarker
 
             self.landmarker = FanLandmarker()
         self.aligner = Aligner(engine.input_size)
@@ -80,7 +80,7 @@ class Analyzer:
                 from auvid.errors import ConfigError
 
                 raise ConfigError(f"calibrate={self.options.calibrate!r}: use 'offline', 'live' or None")
-            from auvid.calibrate import Calibrator
+            from auvid.stages.calibrate import Calibrator
 
             self.calibrator = Calibrator(engine.intensity_aus, engine.occurrence_aus)
         self.frames_done = 0
@@ -120,7 +120,7 @@ class Analyzer:
         if not threaded:
             yield from stream
             return
-        from auvid.sources import Prefetch
+        from auvid.io.sources import Prefetch
 
         yield from Prefetch(stream, depth=4)
 
@@ -128,7 +128,7 @@ class Analyzer:
         """Results in frame order. ``frames`` is any iterable of :class:`Frame` (a source).
 
         With ``calibrate="offline"`` nothing is yielded until ``frames`` ends (a baseline needs
-        the whole track), and the results carry no image (see :func:`auvid.calibrate.with_images`)."""
+        the whole track), and the results carry no image (see :func:`auvid.stages.calibrate.with_images`)."""
         results = self._run(frames, batch_frames, threaded)
         if self.calibrator is None:
             yield from results

@@ -106,9 +106,9 @@ def model_throughput(batches=(1, 8, 32), seconds: float = 2.0) -> dict:
 def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
     """One run of the offline pipeline (what `auvid process` does, sinks included)."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sinks import CsvSink
-    from auvid.sources import Prefetch, VideoFileSource
-    from auvid.stats import StageTimes
+    from auvid.io.sinks import CsvSink
+    from auvid.io.sources import Prefetch, VideoFileSource
+    from auvid.utils.stats import StageTimes
 
     load_start = time.perf_counter()
     analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", tracking=tracking, models_dir=str(MODELS_DIR)))
@@ -139,8 +139,8 @@ def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
 def live(video: Path, max_frames: int | None) -> dict:
     """Camera-to-trace latency with the clip replayed at its own rate, batch 1 (`auvid live`)."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import LatestFrame, RealtimeReplay, VideoFileSource
-    from auvid.stats import StageTimes, percentiles
+    from auvid.io.sources import LatestFrame, RealtimeReplay, VideoFileSource
+    from auvid.utils.stats import StageTimes, percentiles
 
     analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", models_dir=str(MODELS_DIR)))
     source = LatestFrame(RealtimeReplay(VideoFileSource(video, max_frames=max_frames)))

@@ -11,9 +11,9 @@ import argparse
 
 import cv2
 
-from auvid.overlay import draw
+from auvid.io.overlay import draw
 from auvid.pipeline import Analyzer, AnalyzerOptions
-from auvid.sources import VideoFileSource
+from auvid.io.sources import VideoFileSource
 
 
 def main() -> None:

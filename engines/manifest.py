@@ -10,7 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from auvid.model_files import sha256_of as sha256_file  # noqa: F401  (one implementation, re-exported)
+from auvid.io.model_files import sha256_of as sha256_file  # noqa: F401  (one implementation, re-exported)
 from auvid.errors import ModelError
 
 FORMAT = "auvid-engine/1"
@@ -27,7 +27,7 @@ class Manifest:
     input_size: int
     input_layout: str = "NCHW"
     input_channels: int = 1
-    input_format: str = "grey float32 pixels 0-255, face aligned by auvid.align (5-point similarity)"
+    input_format: str = "grey float32 pixels 0-255, face aligned by auvid.stages.align (5-point similarity)"
     input_dtype: str = "float32"  # "uint8" for TensorRT engines: the crops go in as they are
     normalization: dict = field(default_factory=dict)  # applied inside the graph
     outputs: dict = field(default_factory=lambda: {"occurrence_prob": "N x occurrence_aus",

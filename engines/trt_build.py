@@ -154,7 +154,7 @@ def build_engine(source_onnx: Path, out_dir: Path, precision: str, batch: dict[s
     os.replace(cache_tmp, cache_path)
     manifest = Manifest(**{**source_manifest.__dict__, "model_file": target.name, "model_sha256": sha256_file(target),
                            "backend": "tensorrt", "precision": precision, "batch_profile": dict(batch),
-                           "input_dtype": "uint8", "input_format": "grey uint8 pixels 0-255, face aligned by auvid.align",
+                           "input_dtype": "uint8", "input_format": "grey uint8 pixels 0-255, face aligned by auvid.stages.align",
                            "backend_version": tensorrt_version_label(trt.__version__), "device": device,
                            "build": {"strongly_typed": True, "tf32": precision != "fp32", "workspace_mb": workspace_mb,
                                      "source_onnx": source_onnx.name, "source_onnx_sha256": source_sha, **inspection}})

@@ -67,9 +67,9 @@ def aligned_faces() -> np.ndarray:
     """Real aligned faces (112x112 grey) from three shared clips, through the runtime path."""
     if not VIDEOS.is_dir():
         pytest.skip(f"the shared data set is not at {SHARED}")
-    from auvid.align import Aligner
-    from auvid.detect import YuNetDetector
-    from auvid.sources import VideoFileSource, to_gray
+    from auvid.stages.align import Aligner
+    from auvid.stages.detect import YuNetDetector
+    from auvid.io.sources import VideoFileSource, to_gray
 
     detector = YuNetDetector(MODELS / "face_detection_yunet_2023mar.onnx")
     aligner = Aligner(112)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from auvid.align import Aligner, similarity, template
+from auvid.stages.align import Aligner, similarity, template
 
 
 def test_similarity_recovers_a_known_transform():

@@ -39,7 +39,7 @@ def _teacher(clip: str):
 
 
 def _frames(clip: str, count: int = FRAMES):
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
 
     return [(f.index, f.image) for f in VideoFileSource(VIDEOS / f"{clip}.mp4", max_frames=count)]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
-from auvid.calibrate import PASS_THROUGH_AUS, SETTLE_SECONDS, Calibrator, FaceBaseline
+from auvid.stages.calibrate import PASS_THROUGH_AUS, SETTLE_SECONDS, Calibrator, FaceBaseline
 from auvid.frames import Face, FaceResult, FrameResult
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
 
@@ -140,7 +140,7 @@ def test_a_face_that_leaves_and_returns_keeps_its_baseline():
     import cv2
 
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
 
     face_frames = list(VideoFileSource(clip("d12.mp4")))
     empty = [cv2.resize(f.image, (512, 512)) for f in VideoFileSource(clip("no_face.mp4"), max_frames=25)]
@@ -204,8 +204,8 @@ def test_calibration_eval_on_validation_clips_gains_pooled_agreement_with_the_dy
     the teacher's dynamic output and keeps the within-clip PCC. Measured: 0.43 -> 0.49, within
     0.41 -> 0.405 (whole validation group: 0.443 -> 0.621, 0.569 -> 0.594). Over all 1050 sets of
     five short validation clips of different people, 97% gain > 0.03 and none loses > 0.03 within."""
-    from auvid.calibration_eval import calibration_traces, reference_figures
-    from auvid.heldout import heldout_report
+    from auvid.commands.calibration_eval import calibration_traces, reference_figures
+    from auvid.commands.heldout import heldout_report
     from engines.select import DEFAULT_MODEL, open_engine
     from tests.conftest import SHARED
 

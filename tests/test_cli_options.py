@@ -31,7 +31,7 @@ def test_an_image_folder_gives_the_videos_traces_at_the_given_fps(tmp_path, vide
     video's own; only the timestamps come from --fps, since images carry no time."""
     import cv2
 
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
 
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -67,7 +67,7 @@ def test_no_tracking_detects_every_frame_and_keeps_the_faces():
     """--no-tracking is the detect-every-frame baseline: the full-frame search runs on every frame
     (with tracking: about one frame in 15), and the same three people keep their ids."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
 
     counts = {}
     for tracking in (True, False):

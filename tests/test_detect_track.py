@@ -2,9 +2,9 @@ from collections import Counter
 
 import numpy as np
 
-from auvid.detect import YuNetDetector
-from auvid.sources import VideoFileSource
-from auvid.track import Tracker
+from auvid.stages.detect import YuNetDetector
+from auvid.io.sources import VideoFileSource
+from auvid.stages.track import Tracker
 from tests.conftest import MODELS, clip, needs_shared, teacher
 
 pytestmark = needs_shared

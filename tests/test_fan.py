@@ -12,7 +12,7 @@ pytestmark = needs_shared
 def _why_not() -> str | None:
     if importlib.util.find_spec("face_alignment") is None:
         return "face-alignment is not installed (pip install 'auvid[fan]')"
-    from auvid.landmarks_fan import fan_weights_present
+    from auvid.stages.landmarks_fan import fan_weights_present
 
     if not fan_weights_present():
         return "face-alignment's 2DFAN4 weights are not in torch's hub cache, and tests never download"
@@ -46,10 +46,10 @@ def test_68_points_reduce_to_the_aligners_5(tmp_path):
     import cv2
     import numpy as np
 
-    from auvid.align import Aligner
-    from auvid.detect import YuNetDetector
-    from auvid.landmarks_fan import five_from_68
-    from auvid.sources import VideoFileSource
+    from auvid.stages.align import Aligner
+    from auvid.stages.detect import YuNetDetector
+    from auvid.stages.landmarks_fan import five_from_68
+    from auvid.io.sources import VideoFileSource
     from engines.select import open_engine
     from tests.conftest import MODELS, teacher
 

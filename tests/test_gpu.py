@@ -24,7 +24,7 @@ needs_trt = pytest.mark.skipif(not trt_ok, reason=f"TensorRT unavailable: {trt_w
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The FP16 engine of the shipped model, built the way `auvid build-engine` builds it."""
-    from auvid.build import run_build
+    from auvid.commands.build import run_build
 
     out = tmp_path_factory.mktemp("engines")
     assert run_build(str(DEFAULT_CHECKPOINT), "fp16", None, str(out), 1024, True) == 0

@@ -134,7 +134,7 @@ def test_the_live_view_fits_80x24_and_degrades_when_narrow():
 
     from auvid.aus import INTENSITY_AUS
     from auvid.frames import Face, FaceResult, FrameResult
-    from auvid.live import LiveView
+    from auvid.commands.live import LiveView
 
     faces = [FaceResult(Face(box=np.array([0, 0, 10, 10], np.float32), landmarks=np.zeros((5, 2), np.float32),
                              score=0.9, face_id=i), np.linspace(0, 5, 17), np.zeros(18)) for i in range(4)]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auvid.overlay import COLORS
+from auvid.io.overlay import COLORS
 
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
 
@@ -217,24 +217,24 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_the_window_guard_refuses_pyavs_x_libraries_instead_of_hanging():
     """`import av` before OpenCV makes Qt's first window hang forever; the guard must say so."""
-    qt_dir = _python("import cv2\nfrom auvid.gui import _qt_library_dir\nprint(_qt_library_dir())").stdout.strip()
+    qt_dir = _python("import cv2\nfrom auvid.io.gui import _qt_library_dir\nprint(_qt_library_dir())").stdout.strip()
     if qt_dir == "None":
         pytest.skip("this OpenCV build has no Qt GUI (opencv-python-headless?)")
     av_libs = Path(importlib.util.find_spec("av").origin).parent.parent / "av.libs"
     if not {p.name for p in Path(qt_dir).glob("libxcb*")} & {p.name for p in av_libs.glob("libxcb*")}:
         pytest.skip("these opencv-python and PyAV wheels no longer bundle X libraries under the same names")
-    wrong = _python("import av\nfrom auvid.gui import Window\nWindow().open()")
+    wrong = _python("import av\nfrom auvid.io.gui import Window\nWindow().open()")
     assert wrong.returncode == 1 and "InputError" in wrong.stderr  # raised, not hung (timeout=60)
     assert "loaded X libraries before OpenCV did" in wrong.stderr and "av.libs" in wrong.stderr
-    right = _python("from auvid.gui import import_av, library_clash\nimport_av()\nprint(library_clash())")
+    right = _python("from auvid.io.gui import import_av, library_clash\nimport_av()\nprint(library_clash())")
     assert right.returncode == 0 and right.stdout.strip() == "[]", right.stderr
 
 
 def test_every_window_goes_through_the_guard():
-    """A window opened anywhere but auvid/gui.py would skip the checks above (and could hang)."""
+    """A window opened anywhere but auvid/io/gui.py would skip the checks above (and could hang)."""
     opened_elsewhere = [f"{path.relative_to(REPO)}:{number}"
                         for folder in ("auvid", "engines", "trainer", "benchmarks", "docs")
-                        for path in sorted((REPO / folder).rglob("*.py")) if path != REPO / "auvid" / "gui.py"
+                        for path in sorted((REPO / folder).rglob("*.py")) if path != REPO / "auvid" / "io" / "gui.py"
                         for number, line in enumerate(path.read_text().splitlines(), 1)
                         if re.search(r"cv2\.(imshow|namedWindow|waitKey)\(|plt\.show\(", line)]
-    assert not opened_elsewhere, f"use auvid.gui.Window instead: {opened_elsewhere}"
+    assert not opened_elsewhere, f"use auvid.io.gui.Window instead: {opened_elsewhere}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from auvid import model_files
+from auvid.io import model_files
 from auvid.errors import ModelError
 from tests.conftest import MODELS, clip, needs_shared, read_csv, run_cli
 

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from auvid.sources import VideoFileSource
+from auvid.io.sources import VideoFileSource
 from tests.conftest import LABELS, clip, needs_shared, read_csv, run_cli
 
 # matplotlib's default colour cycle (BGR), which the plot gives face 0, 1, 2 in turn
@@ -158,7 +158,7 @@ def test_plot_bad_inputs(tmp_path):
 def test_au_panels_of_several_faces_do_not_cover_each_other():
     """Three faces side by side on a 640x480 frame (multi_face.avi's layout): every panel lies in
     the frame and no two panels overlap, where the old fixed placement stacked them."""
-    from auvid.overlay import _overlap, place_panel
+    from auvid.io.overlay import _overlap, place_panel
 
     boxes = [(491, 27, 65, 83), (268, 165, 111, 134), (117, 51, 55, 67)]
     placed = []

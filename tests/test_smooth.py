@@ -4,7 +4,7 @@ Pure unit tests: no shared data needed (real traces: tests/test_cli_options.py).
 import numpy as np
 import pytest
 
-from auvid.smooth import FaceSmoother, OneEuro
+from auvid.stages.smooth import FaceSmoother, OneEuro
 
 
 def _run(filter_, values, times):

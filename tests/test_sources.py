@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from auvid.errors import InputError
-from auvid.sources import ImageFolderSource, LatestFrame, Prefetch, VideoFileSource
+from auvid.io.sources import ImageFolderSource, LatestFrame, Prefetch, VideoFileSource
 from tests.conftest import clip, needs_shared
 
 pytestmark = needs_shared

@@ -73,7 +73,7 @@ def test_training_and_runtime_crops_are_identical_for_a_real_frame(tmp_path):
     """The model sees at run time the pixels it saw in training: the training cache's 112 px crop
     reduced by the trainer equals the crop `auvid process` feeds the engine, bit for bit."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
     from trainer.data.crops import video_crops
     from trainer.loop import resize_crops
 

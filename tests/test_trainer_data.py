@@ -44,7 +44,7 @@ def test_video_crops_pair_each_label_with_the_right_face(tmp_path):
 
 
 def _frames(name: str, count: int):
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
 
     return [f.image for f in VideoFileSource(clip(name), max_frames=count)]
 

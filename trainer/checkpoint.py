@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from auvid.model_files import sha256_of as file_sha256  # noqa: F401  (one implementation, re-exported)
+from auvid.io.model_files import sha256_of as file_sha256  # noqa: F401  (one implementation, re-exported)
 from auvid.errors import ModelError
 from trainer.model import ModelConfig, TwoViewAUModel
 

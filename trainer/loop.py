@@ -32,7 +32,7 @@ def seed_everything(seed: int) -> None:
 
 def resize_crops(crops: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (n, s, s) -> uint8 tensor (n, 1, size, size), resized once, kept compact in memory."""
-    from auvid.align import downsize
+    from auvid.stages.align import downsize
 
     crops = downsize(crops, size)
     return torch.from_numpy(np.ascontiguousarray(crops)).unsqueeze(1)

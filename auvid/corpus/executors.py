@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from auvid.corpus.plan import SourceTask
-from auvid.process import FAILED, INTERRUPTED, SourceResult
+from auvid.commands.process import FAILED, INTERRUPTED, SourceResult
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auvid.errors import InputError
-from auvid.sources import IMAGE_SUFFIXES
+from auvid.io.sources import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def settings_key(options, kinds: tuple[str, ...], max_frames: int | None, fps: f
     """A short hash of everything that changes a source's outputs: the model file's bytes, every
     analyzer option (except thread counts and paths to the detector), the frame limit and the
     outputs asked for. Options added to AnalyzerOptions later are covered without code here."""
-    from auvid.model_files import sha256_of
+    from auvid.io.model_files import sha256_of
     from engines.select import DEFAULT_MODEL
 
     fields = dataclasses.asdict(options)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auvid.corpus.executors import Hooks
 from auvid.corpus.plan import SourceTask
-from auvid.process import FAILED, INTERRUPTED, SourceResult
+from auvid.commands.process import FAILED, INTERRUPTED, SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _analyze_remote(task: SourceTask, payload: dict[str, bytes]) -> tuple[Source
 
 def _payload(task: SourceTask) -> dict[str, bytes]:
     """The source's bytes: one file under key "", or an image folder's files by name."""
-    from auvid.sources import IMAGE_SUFFIXES
+    from auvid.io.sources import IMAGE_SUFFIXES
 
     path = Path(task.source)
     if path.is_dir():

@@ -16,8 +16,8 @@ from auvid.corpus.executors import Hooks, make_executor
 from auvid.corpus.plan import SourceTask, make_tasks
 from auvid.corpus.summary import Summary, SummaryRow
 from auvid.errors import OutputError
-from auvid.interrupt import GracefulInterrupt
-from auvid.process import FAILED, INTERRUPTED, NO_FACE, OK, SourceResult
+from auvid.utils.interrupt import GracefulInterrupt
+from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, OK, SourceResult
 
 log = logging.getLogger(__name__)
 SKIPPED = "skipped"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from auvid.corpus.plan import SourceTask
-from auvid.process import FAILED, SourceResult, analyze_source
+from auvid.commands.process import FAILED, SourceResult, analyze_source
 
 log = logging.getLogger(__name__)
 

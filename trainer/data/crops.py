@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from auvid.align import Aligner
+from auvid.stages.align import Aligner
 from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
-from auvid.detect import YuNetDetector
-from auvid.sources import VideoFileSource, to_gray
-from auvid.track import Tracker, iou
+from auvid.stages.detect import YuNetDetector
+from auvid.io.sources import VideoFileSource, to_gray
+from auvid.stages.track import Tracker, iou
 from trainer.data.openface_csv import read_openface_csv
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ that does not own the connection and spins forever in ``xcb_wait_for_reply``: th
 * every window goes through :class:`Window`, which checks the display, the X libraries and the
   load order *before* Qt starts, so a wrong order is one clear line instead of a hang, and a
   missing or unreachable X server is one clear line instead of Qt's abort (exit 134); it also
-  works around Qt sometimes leaving a new window black (:meth:`auvid.x11.XConnection.remap`).
+  works around Qt sometimes leaving a new window black (:meth:`auvid.io.x11.XConnection.remap`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from types import ModuleType
 import numpy as np
 
 from auvid.errors import InputError
-from auvid.x11 import XConnection
+from auvid.io.x11 import XConnection
 
 QUIT_KEYS = {ord("q"), ord("Q"), 27}  # 27: Esc
 X_LIBRARY_PREFIXES = ("libxcb", "libX", "libxkb")  # the libraries whose mix-up hangs Qt's X connection
@@ -150,7 +150,7 @@ class Window:
         if clash:
             raise InputError(f"cannot open a window: {clash[0].parent} loaded X libraries before OpenCV did "
                              f"({', '.join(path.name for path in clash)}), and Qt's X connection would hang on them; "
-                             "import cv2 before av (auvid.gui.import_av does)")
+                             "import cv2 before av (auvid.io.gui.import_av does)")
         self._x = _prepare_qt(qt_dir)
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)

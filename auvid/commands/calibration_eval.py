@@ -3,8 +3,8 @@
 OpenFace's default video output is person-calibrated (its dynamic AU models and whole-clip
 post-processing); ``--calibrate`` exists to match it. Each clip of a person group goes once through
 the runtime path (:class:`~auvid.pipeline.Analyzer`, as ``auvid process`` runs it); the same results
-are then read twice, as they are and after :meth:`auvid.calibrate.Calibrator.offline`, and matched
-to the teacher's ``*.dynamic.csv`` rows by the rule ``auvid eval`` uses (:func:`auvid.heldout.clip_traces`),
+are then read twice, as they are and after :meth:`auvid.stages.calibrate.Calibrator.offline`, and matched
+to the teacher's ``*.dynamic.csv`` rows by the rule ``auvid eval`` uses (:func:`auvid.commands.heldout.clip_traces`),
 so both columns of the table are measured on the same frames.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class _Replay:
-    """Hands :func:`auvid.heldout.clip_traces` results computed once, in place of a second run."""
+    """Hands :func:`auvid.commands.heldout.clip_traces` results computed once, in place of a second run."""
 
     def __init__(self, results: list) -> None:
         self.results = results
@@ -33,7 +33,7 @@ class _Replay:
 def _calibrated_copy(results: list, engine, settings=None) -> list:
     """The results after offline calibration; the calibrated 0/1 occurrence goes where the
     probability was, so F1 at the usual 0.5 threshold scores the calibration's rule."""
-    from auvid.calibrate import Calibrator
+    from auvid.stages.calibrate import Calibrator
 
     copies = [replace(r, faces=list(r.faces), image=None) for r in results]
     calibrated = list(Calibrator(engine.intensity_aus, engine.occurrence_aus, settings).offline(copies))
@@ -45,7 +45,7 @@ def _calibrated_copy(results: list, engine, settings=None) -> list:
 def live_offline_gap(results: list, engine) -> float | None:
     """Mean |live - offline| calibrated intensity over one clip's rows after the live baseline
     settled (None when it never settles): how far a live session's output is from the offline one."""
-    from auvid.calibrate import Calibrator
+    from auvid.stages.calibrate import Calibrator
 
     def calibrated(mode: str) -> list:
         calibrator = Calibrator(engine.intensity_aus, engine.occurrence_aus)
@@ -59,18 +59,18 @@ def live_offline_gap(results: list, engine) -> float | None:
 
 
 def _traces(columns: dict, labelled: int):
-    from auvid.heldout import HeldoutTraces
+    from auvid.commands.heldout import HeldoutTraces
 
     return HeldoutTraces(**{k: np.array(v) for k, v in columns.items()}, labelled_frames=labelled)
 
 
 def teacher_static_traces(static_csv: Path, engine) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """frame -> (OpenFace's static intensities, the same after :class:`~auvid.calibrate.Calibrator`
+    """frame -> (OpenFace's static intensities, the same after :class:`~auvid.stages.calibrate.Calibrator`
     with a baseline from all of the clip's usable rows): what the calibration does to the teacher's
     own per-frame output, a reference for what it can do to a model that follows faces as closely."""
-    from auvid.calibrate import Calibrator
+    from auvid.stages.calibrate import Calibrator
     from auvid.frames import Face, FaceResult, FrameResult
-    from auvid.heldout import MIN_TEACHER_CONFIDENCE
+    from auvid.commands.heldout import MIN_TEACHER_CONFIDENCE
     from trainer.data.openface_csv import read_openface_csv
 
     teacher = read_openface_csv(static_csv)
@@ -108,11 +108,11 @@ def reference_figures(uncalibrated, static: dict, intensity_aus: list[str]) -> d
 
 
 def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
-    """(uncalibrated, calibrated) :class:`~auvid.heldout.HeldoutTraces` vs the dynamic labels, and
+    """(uncalibrated, calibrated) :class:`~auvid.commands.heldout.HeldoutTraces` vs the dynamic labels, and
     the teacher's static output (raw, calibrated) by (clip, frame)."""
-    from auvid.heldout import _video_for, clip_traces
+    from auvid.commands.heldout import _video_for, clip_traces
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
     from trainer.data.people import person_of, read_people
 
     options = options or AnalyzerOptions()
@@ -155,7 +155,7 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
 
 def calibration_metrics(engine, group: str, data_root: Path, model_data: dict | None) -> dict:
     """Pooled and within-clip agreement with the dynamic labels, uncalibrated beside calibrated."""
-    from auvid.heldout import group_clips, heldout_report
+    from auvid.commands.heldout import group_clips, heldout_report
 
     clips = group_clips(group, data_root, model_data)
     uncalibrated, calibrated, static, gaps = calibration_traces(engine, clips, data_root)
@@ -212,11 +212,11 @@ def reference_lines(result: dict) -> list[str]:
 
 def search_settings(engine, group: str, data_root: Path, candidates: list) -> list[dict]:
     """How the shipped settings were chosen: each clip of ``group`` runs once through the runtime
-    path, then every candidate :class:`~auvid.calibrate.CalibrationSettings` calibrates the same
+    path, then every candidate :class:`~auvid.stages.calibrate.CalibrationSettings` calibrates the same
     results; mean pooled PCC, within-clip PCC and F1 vs the dynamic labels for each."""
-    from auvid.heldout import _video_for, clip_traces, group_clips, heldout_report
+    from auvid.commands.heldout import _video_for, clip_traces, group_clips, heldout_report
     from auvid.pipeline import Analyzer, AnalyzerOptions
-    from auvid.sources import VideoFileSource
+    from auvid.io.sources import VideoFileSource
     from trainer.data.people import person_of, read_people
 
     options = AnalyzerOptions(models_dir=str(data_root / "models"))
@@ -248,10 +248,10 @@ def search_settings(engine, group: str, data_root: Path, candidates: list) -> li
 
 
 def _search_main() -> None:
-    """``python -m auvid.calibration_eval [DATA_ROOT]``: the validation search behind the defaults."""
+    """``python -m auvid.commands.calibration_eval [DATA_ROOT]``: the validation search behind the defaults."""
     import sys
 
-    from auvid.calibrate import PASS_THROUGH_AUS, CalibrationSettings
+    from auvid.stages.calibrate import PASS_THROUGH_AUS, CalibrationSettings
     from engines.select import DEFAULT_MODEL, open_engine
 
     data_root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")

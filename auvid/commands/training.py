@@ -6,7 +6,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "trainer" / "configs" / "default.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "trainer" / "configs" / "default.yaml"
 
 
 def run_train(config_path: str | None, overrides, resume: bool, export: bool) -> Path:

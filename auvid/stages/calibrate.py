@@ -5,7 +5,7 @@ read as another's frown, and users who switch from OpenFace compare against it. 
 imitates OpenFace's *static* (per-frame) output; this stage turns it into the calibrated kind.
 
 The method, chosen by measurement against OpenFace's dynamic output on the validation people of
-``trainer/data/splits.yaml`` (``python -m auvid.calibration_eval`` reruns the search; mean over
+``trainer/data/splits.yaml`` (``python -m auvid.commands.calibration_eval`` reruns the search; mean over
 AUs of pooled PCC / within-clip PCC / occurrence F1; uncalibrated 0.443 / 0.569 / 0.411):
 
 - For each face id, the baseline of an AU is the ``BASELINE_PERCENTILE``-th percentile of that

@@ -13,15 +13,15 @@ from collections import deque
 from pathlib import Path
 
 from auvid.errors import InputError
-from auvid.interrupt import GracefulInterrupt
+from auvid.utils.interrupt import GracefulInterrupt
 from auvid.pipeline import Analyzer, AnalyzerOptions
-from auvid.stats import StageTimes, percentiles
+from auvid.utils.stats import StageTimes, percentiles
 
 log = logging.getLogger(__name__)
 
 
 def open_live_source(camera: str, realtime: bool, width, height, fps, max_frames):
-    from auvid.sources import CameraSource, ImageFolderSource, LatestFrame, RealtimeReplay, VideoFileSource
+    from auvid.io.sources import CameraSource, ImageFolderSource, LatestFrame, RealtimeReplay, VideoFileSource
 
     path = Path(camera)
     if realtime:
@@ -99,8 +99,8 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     from rich.console import Console
     from rich.live import Live
 
-    from auvid.gui import Window, display_problem
-    from auvid.sinks import CsvSink
+    from auvid.io.gui import Window, display_problem
+    from auvid.io.sinks import CsvSink
 
     console = Console(stderr=True)
     if show and display_problem():
@@ -177,7 +177,7 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
 def _jsonl_sink(path: str | None, analyzer: Analyzer):
     if not path:
         return None
-    from auvid.sinks import JsonlSink
+    from auvid.io.sinks import JsonlSink
 
     return JsonlSink(path, analyzer.intensity_aus, analyzer.occurrence_aus)
 
@@ -186,7 +186,7 @@ def _calibration_sidecars(analyzer: Analyzer, written: list, frames: int, consol
     """--calibrate: a sidecar beside each recording says it is calibrated, with each face's baseline."""
     if analyzer.calibrator is None or not frames:
         return
-    from auvid.calibrate import write_sidecar
+    from auvid.stages.calibrate import write_sidecar
 
     for path in filter(None, written):
         write_sidecar(path, analyzer.calibrator)
@@ -197,7 +197,7 @@ def _calibration_sidecars(analyzer: Analyzer, written: list, frames: int, consol
 
 def _show(window, result, intensity_aus) -> bool:
     """The frame with boxes, ids and AU bars; False once the user asked the window to stop."""
-    from auvid.overlay import draw
+    from auvid.io.overlay import draw
 
     if result.image is None:
         return True

@@ -38,7 +38,7 @@ def _engine_and_checkpoint(model: str | None, backend: str):
 
 def heldout_metrics(engine, group: str, data_root: Path, model_data: dict | None) -> dict:
     """The model on one person group (validation or test) through the runtime path."""
-    from auvid.heldout import group_clips, heldout_report, heldout_traces
+    from auvid.commands.heldout import group_clips, heldout_report, heldout_traces
 
     clips = group_clips(group, data_root, model_data)
     traces = heldout_traces(engine, clips, data_root)
@@ -53,9 +53,9 @@ def afar_metrics(engine, data_root: Path) -> dict:
 
     import cv2
 
-    from auvid import model_files
-    from auvid.align import Aligner
-    from auvid.detect import YuNetDetector
+    from auvid.io import model_files
+    from auvid.stages.align import Aligner
+    from auvid.stages.detect import YuNetDetector
     from trainer.metrics import f1
 
     afar = data_root / "afar"
@@ -104,8 +104,8 @@ def run_eval(model, data: str, data_root: str, split: str, json_out, backend, ca
             table.add_column(column)
         for au, values in result["occurrence"].items():
             table.add_row(au, f"{values['f1']:.3f}", str(values["positives"]))
-    elif calibrate:  # vs the teacher's dynamic output, without and with --calibrate (auvid/calibration_eval.py)
-        from auvid.calibration_eval import calibration_metrics, calibration_table
+    elif calibrate:  # vs the teacher's dynamic output, without and with --calibrate (auvid/commands/calibration_eval.py)
+        from auvid.commands.calibration_eval import calibration_metrics, calibration_table
 
         result = calibration_metrics(engine, split, root, model_data)
         table = calibration_table(result)

@@ -1,4 +1,4 @@
-"""The few Xlib calls auvid makes itself (through ctypes: no extra package), for :mod:`auvid.gui`.
+"""The few Xlib calls auvid makes itself (through ctypes: no extra package), for :mod:`auvid.io.gui`.
 
 Why: OpenCV's Qt aborts the whole process when it cannot reach the X server, so the window asks
 first on a connection of its own; and that same connection re-maps the window once, which is the

@@ -39,9 +39,9 @@ class VideoFileSource:
     """Decodes a video file with PyAV, skipping (and counting) packets FFmpeg cannot decode."""
 
     def __init__(self, path: str | Path, max_frames: int | None = None) -> None:
-        from auvid.gui import import_av
+        from auvid.io.gui import import_av
 
-        av = import_av()  # OpenCV first: see auvid/gui.py
+        av = import_av()  # OpenCV first: see auvid/io/gui.py
 
         self.path = Path(path)
         if not self.path.exists():

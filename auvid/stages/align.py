@@ -71,10 +71,11 @@ class Aligner:
         self._cv2 = cv2
         self.size = size
         self.warp_size = max(size, WARP_SIZE)
-        self.points = template(self.warp_size)
+        self.points = template(size)  # where the five points land in the returned crop
+        self._warp_points = template(self.warp_size)
 
     def align(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        matrix = similarity(landmarks, self.points)
+        matrix = similarity(landmarks, self._warp_points)
         crop = self._cv2.warpAffine(gray, matrix, (self.warp_size, self.warp_size), flags=self._cv2.INTER_LINEAR,
                                     borderMode=self._cv2.BORDER_REPLICATE)
         return downsize(crop, self.size)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auvid.errors import InputError, OutputError
-from auvid.interrupt import GracefulInterrupt
+from auvid.utils.interrupt import GracefulInterrupt
 from auvid.pipeline import Analyzer, AnalyzerOptions
-from auvid.stats import StageTimes
+from auvid.utils.stats import StageTimes
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SourceResult:
 
 def open_file_source(path: Path, fps: float = 30.0, max_frames: int | None = None):
     """A video file or an image folder (not cameras: those are `auvid live`'s)."""
-    from auvid.sources import ImageFolderSource, VideoFileSource
+    from auvid.io.sources import ImageFolderSource, VideoFileSource
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -74,8 +74,8 @@ def analyze_source(source_spec: str | Path, out: str | Path, options: AnalyzerOp
     opened from ``options``. ``should_stop`` is polled after each frame (Ctrl-C); ``on_progress``
     gets (frames done, frames expected or None) every 10 frames.
     """
-    from auvid.sinks import CsvSink, JsonlSink
-    from auvid.sources import Prefetch
+    from auvid.io.sinks import CsvSink, JsonlSink
+    from auvid.io.sources import Prefetch
 
     path = Path(source_spec)
     source = open_file_source(path, fps=fps, max_frames=max_frames)
@@ -89,7 +89,7 @@ def analyze_source(source_spec: str | Path, out: str | Path, options: AnalyzerOp
         if jsonl:
             sinks.append(JsonlSink(jsonl, analyzer.intensity_aus, analyzer.occurrence_aus))
         if overlay:
-            from auvid.overlay import OverlaySink
+            from auvid.io.overlay import OverlaySink
 
             sinks.append(OverlaySink(overlay, source.fps, analyzer.intensity_aus))
         times = StageTimes()
@@ -104,7 +104,7 @@ def analyze_source(source_spec: str | Path, out: str | Path, options: AnalyzerOp
             stream = analyzer.run(_calibration_input(options, Prefetch(source), requested),
                                   batch_frames=options.batch_frames)
             if overlay and options.calibrate == "offline":  # offline-calibrated results come without images
-                from auvid.calibrate import with_images
+                from auvid.stages.calibrate import with_images
 
                 stream = with_images(stream, open_file_source(path, fps=fps, max_frames=max_frames))
             for result in stream:
@@ -131,7 +131,7 @@ def analyze_source(source_spec: str | Path, out: str | Path, options: AnalyzerOp
         written = [sink.close(complete) for sink in sinks]
     calibration = None
     if analyzer.calibrator is not None and frames:  # --calibrate: a sidecar says so, and how
-        from auvid.calibrate import write_sidecar
+        from auvid.stages.calibrate import write_sidecar
 
         calibration = str(write_sidecar(written[0], analyzer.calibrator))
     stats = source.stats
@@ -156,7 +156,7 @@ def _calibration_input(options: AnalyzerOptions, frames, requested: Callable[[],
     """Offline calibration yields rows only once the source ends: Ctrl-C then ends the source."""
     if options.calibrate != "offline":
         return frames
-    from auvid.calibrate import until
+    from auvid.stages.calibrate import until
 
     return until(requested, frames)
 

@@ -44,8 +44,8 @@ def _video_for(data_root: Path, clip: str) -> Path | None:
 
 def clip_traces(analyzer_factory, video: Path, labels_csv: Path, person: str):
     """Run one clip through a fresh analyzer; return matched rows and the labelled-frame count."""
-    from auvid.sources import VideoFileSource
-    from auvid.track import iou
+    from auvid.io.sources import VideoFileSource
+    from auvid.stages.track import iou
     from trainer.data.openface_csv import read_openface_csv
 
     teacher = read_openface_csv(labels_csv)

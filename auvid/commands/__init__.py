@@ -1,0 +1,1 @@
+"""One module per CLI command (process, live, build-engine, train, eval): the glue a command runs."""

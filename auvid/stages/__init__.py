@@ -1,0 +1,1 @@
+"""Pipeline stages, one small object each: detection, tracking, alignment, smoothing, calibration."""

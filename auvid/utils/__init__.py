@@ -1,0 +1,1 @@
+"""Small helpers shared by commands: Ctrl-C handling and per-stage timing statistics."""
