@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auvid.errors import ConfigError, InputError
+from auvid.errors import InputError
 
 log = logging.getLogger(__name__)
 
