@@ -52,3 +52,23 @@ def test_co_regularization_is_zero_when_views_agree_and_matches_hand_value():
     expected = h(0.5) - (h(p1) + h(p2)) / 2
     assert losses.co_regularization_loss(logits).item() == pytest.approx(expected, rel=1e-5)
     assert expected > 0
+
+
+def test_within_clip_loss_ignores_clip_offsets_and_stills_and_matches_hand_value():
+    targets = torch.tensor([[1.0], [3.0], [0.0], [4.0], [2.0]])
+    groups = torch.tensor([0, 0, 1, 1, -1])
+    # Each clip's prediction shifted by its own constant: the within-clip change is exact -> 0.
+    shifted = targets + torch.tensor([[5.0], [5.0], [-1.0], [-1.0], [9.0]])
+    assert losses.within_clip_loss(shifted, targets, groups).item() == pytest.approx(0.0, abs=1e-7)
+    # The clip-mean predictor: residuals are the centred labels (+-1 and +-2); the still is left out.
+    clip_mean = torch.tensor([[2.0], [2.0], [2.0], [2.0], [0.0]])
+    assert losses.within_clip_loss(clip_mean, targets, groups).item() == pytest.approx((1 + 1 + 4 + 4) / 4)
+
+
+def test_within_clip_loss_skips_unknown_labels_and_single_frame_clips():
+    targets = torch.tensor([[1.0, float("nan")], [3.0, 2.0], [0.0, 1.0]])
+    predicted = torch.tensor([[0.0, 7.0], [0.0, 0.0], [5.0, 5.0]])
+    groups = torch.tensor([0, 0, 1])  # clip 1 has one frame: nothing to centre
+    # AU a of clip 0: centred labels -1, +1, prediction flat -> residuals 1, 1; AU b has one known row.
+    assert losses.within_clip_loss(predicted, targets, groups).item() == pytest.approx(1.0)
+    assert losses.within_clip_loss(predicted, targets, torch.tensor([-1, -1, -1])).item() == 0.0

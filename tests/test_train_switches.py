@@ -1,5 +1,5 @@
-"""The trainer's switches reach the loop: co-regularization, the unlabelled pool and augmentation
-each change what is trained, on a tiny real run (two clips, 64 FER2013 faces, 4 steps)."""
+"""The trainer's switches reach the loop: co-regularization, the unlabelled pool, augmentation and
+the clip-centred loss each change what is trained, on a tiny real run (two clips, 64 FER2013 faces, 4 steps)."""
 import json
 
 import pytest
@@ -26,7 +26,8 @@ def runs(tmp_path_factory):
                 "no_unlabelled": ["train.use_unlabelled=false"],
                 # co-regularization off: no unlabelled batch is drawn, so augmentation of the
                 # labelled batch is the only difference left between these two
-                "no_co_regularization_no_augment": ["train.co_regularization=false", "train.augment=false"]}
+                "no_co_regularization_no_augment": ["train.co_regularization=false", "train.augment=false"],
+                "within_clip": ["train.lambda_within=1.0", "train.clip_frames=4"]}
     threads = torch.get_num_threads()
     histories = {}
     try:
@@ -62,3 +63,12 @@ def test_unlabelled_pool_switch(runs):
 
 def test_augment_switch(runs):
     assert _losses(runs["no_co_regularization_no_augment"])["sup"] != _losses(runs["no_co_regularization"])["sup"]
+
+
+def test_within_clip_switch_trains_on_clip_runs_and_validation_reports_within_clip(runs):
+    assert _losses(runs["baseline"])["within"] == 0.0
+    assert _losses(runs["within_clip"])["within"] > 0  # batches held runs of one clip to centre
+    assert _losses(runs["within_clip"])["sup"] != _losses(runs["baseline"])["sup"]
+    val = runs["baseline"]["final"]["val"]  # the held-out clip d12: issue #11's measure beside the pooled one
+    assert -1 <= val["mean_within_pcc"] <= 1 and val["mean_within_pcc"] != 0
+    assert val["mean_clip_mean_pcc"] == 0.0  # one held-out clip: its clip-mean predictor is a constant

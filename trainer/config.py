@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
         "lambda_mv": 0.1,
         "mv_form": "abs",  # abs (|cos|, ARCHITECTURE.md, MLCR's code: minimal only when orthogonal) or cos
         "lambda_ccc": 0.0,  # weight of a 1 - CCC intensity term beside MSE (traces, not just levels)
+        "lambda_within": 0.0,  # weight of the clip-centred intensity MSE (batches then hold clip_frames per clip)
+        "clip_frames": 8,  # frames drawn from one clip together when lambda_within > 0
         "lambda_cr": 1.0,
         "lambda_intensity": 1.0,
         "co_regularization": True,

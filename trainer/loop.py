@@ -17,7 +17,8 @@ from trainer import losses
 from trainer.augment import augment
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.data.crops import CropSet
-from trainer.metrics import intensity_report, occurrence_report, summarize
+from trainer.metrics import intensity_report, occurrence_report, summarize, summarize_traces, trace_report
+from trainer.sampling import clip_grouped_order, is_video_frame
 from trainer.model import InferenceModel, ModelConfig, TwoViewAUModel
 from trainer.relations import adjacency, normalized_adjacency
 
@@ -58,10 +59,17 @@ def evaluate(model: TwoViewAUModel, pixels: torch.Tensor, crops: CropSet, mirror
              device: str = "cpu") -> dict:
     model.eval()
     prob, intensity = predict(model, pixels, mirror=mirror, device=device)
-    intensity_metrics = intensity_report(intensity, crops.intensity, list(model.config.intensity_aus))
+    aus = list(model.config.intensity_aus)
+    intensity_metrics = intensity_report(intensity, crops.intensity, aus)
     occurrence_metrics = occurrence_report(prob, crops.occurrence, list(model.config.occurrence_aus))
-    return {"summary": summarize(intensity_metrics, occurrence_metrics), "intensity": intensity_metrics,
-            "occurrence": occurrence_metrics, "frames": int(len(crops))}
+    summary = summarize(intensity_metrics, occurrence_metrics)
+    in_clip = is_video_frame(crops.key)
+    traces = {}
+    if aus and in_clip.any():  # within-clip agreement (issue #11's measure) on the clips' frames
+        traces = trace_report(intensity[in_clip], crops.intensity[in_clip], crops.source[in_clip], aus)
+        summary.update(summarize_traces(traces))
+    return {"summary": summary, "intensity": intensity_metrics, "occurrence": occurrence_metrics,
+            "traces": traces, "frames": int(len(crops))}
 
 
 class _ViewsForward(torch.nn.Module):
@@ -166,6 +174,8 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     au_weight = torch.as_tensor(losses.au_weights(occurrence), device=device)
     train_occurrence = torch.as_tensor(occurrence, dtype=torch.int8)
     train_intensity = torch.as_tensor(data.train.intensity)
+    within = float(settings["lambda_within"])
+    train_in_clip = is_video_frame(data.train.key)
 
     steps_per_epoch = math.ceil(len(train_pixels) / settings["batch_size"])
     if settings["max_steps_per_epoch"]:
@@ -210,11 +220,15 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     metrics: dict = {}
     for epoch in range(start_epoch, int(settings["epochs"])):
         model.train()
-        order = torch.randperm(len(train_pixels), generator=generator)
+        if within:
+            order, run_of = clip_grouped_order(data.train.source, train_in_clip, int(settings["clip_frames"]), generator)
+        else:
+            order, run_of = torch.randperm(len(train_pixels), generator=generator), None
         sums: dict[str, float] = {}
         epoch_start = time.time()
         for step in range(steps_per_epoch):
-            idx = order[step * settings["batch_size"]:(step + 1) * settings["batch_size"]][rank::world]
+            rows = slice(step * settings["batch_size"], (step + 1) * settings["batch_size"])
+            idx = order[rows][rank::world]
             if len(idx) < 2:
                 continue
             x = train_pixels[idx].to(device).float()
@@ -240,12 +254,16 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                         out_u = train_model(xu)
                 occ = train_occurrence[idx].to(device)
                 inten = train_intensity[idx].to(device)
-                view_losses = []
+                view_losses, within_terms = [], []
                 for v in range(2):
                     bce = losses.weighted_bce(out_l["logits"][v].float(), occ, au_weight)
                     reg = losses.intensity_loss(out_l["intensity"][v].float(), inten)
                     if settings["lambda_ccc"]:
                         reg = reg + settings["lambda_ccc"] * losses.ccc_loss(out_l["intensity"][v].float(), inten)
+                    if within:
+                        runs = run_of[rows][rank::world].to(device)
+                        within_terms.append(losses.within_clip_loss(out_l["intensity"][v].float(), inten, runs))
+                        reg = reg + within * within_terms[-1]
                     view_losses.append(bce + settings["lambda_intensity"] * reg)
                 supervised = 0.5 * (view_losses[0] + view_losses[1])
                 mv = losses.multi_view_loss(out_l["weights"], settings["mv_form"])
@@ -258,7 +276,8 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            for name, value in (("loss", total), ("sup", supervised), ("mv", mv), ("cr", cr)):
+            within_term = 0.5 * (within_terms[0] + within_terms[1]) if within_terms else torch.zeros(())
+            for name, value in (("loss", total), ("sup", supervised), ("mv", mv), ("cr", cr), ("within", within_term)):
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             if progress and rank == 0 and (step % 50 == 0 or step == steps_per_epoch - 1):
                 avg = {k: v / (step + 1) for k, v in sums.items()}

@@ -62,6 +62,32 @@ def ccc_loss(predicted: torch.Tensor, targets: torch.Tensor, min_known: int = 8)
     return torch.stack(terms).mean()
 
 
+def within_clip_loss(predicted: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of clip-centred intensities: do the predictions move *with* the label
+    between frames of one clip?
+
+    ``groups`` (N,) numbers the clip each row came from (-1: a still image, no clip). Each clip's
+    mean is removed from prediction and label alike (per AU, over its known labels), so what is
+    left is the within-clip change a trace is read for; a predictor that outputs each clip's mean
+    scores as badly as one that outputs a constant. Clips with fewer than two rows count for nothing.
+    """
+    known = (~torch.isnan(targets)) & (groups >= 0).unsqueeze(1)
+    ids = torch.unique(groups[groups >= 0])
+    if len(ids) == 0 or not known.any():
+        return predicted.sum() * 0.0
+    member = (groups.unsqueeze(0) == ids.unsqueeze(1)).float()  # (G, N)
+    weight = member.unsqueeze(2) * known.unsqueeze(0).float()  # (G, N, J)
+    count = weight.sum(1)  # (G, J)
+    labels = torch.nan_to_num(targets)
+    mean_p = (weight * predicted.unsqueeze(0)).sum(1) / count.clamp(min=1.0)
+    mean_t = (weight * labels.unsqueeze(0)).sum(1) / count.clamp(min=1.0)
+    residual = (predicted.unsqueeze(0) - mean_p.unsqueeze(1)) - (labels.unsqueeze(0) - mean_t.unsqueeze(1))
+    usable = weight * (count >= 2).float().unsqueeze(1)
+    if float(usable.sum()) == 0:
+        return predicted.sum() * 0.0
+    return (usable * residual ** 2).sum() / usable.sum()
+
+
 def multi_view_loss(weights: torch.Tensor, form: str = "cos") -> torch.Tensor:
     """Mean over AUs of the cosine between the two views' classifier weights (views, C, D).
 

@@ -41,6 +41,25 @@ def _run_row(name: str, train: dict, summary: dict) -> str:
 
 
 TEST_SECTION_TITLE = "## Test people: how well the traces follow the teacher"
+COMPARISON_TITLE = "## The decision: configurations over seeds on the validation people"
+
+
+def comparison_section(table: dict, command: str, chosen: str) -> list[str]:
+    """Each configuration's mean and spread over seeds (trainer.compare_runs), the rows a model
+    decision rests on; every row is measured on the same validation frames."""
+    lines = [COMPARISON_TITLE, "",
+             "Every row is scored on all frames of the validation group's 22 people (cached runtime-path crops, mirror "
+             "averaged, no smoothing), mean +- standard deviation over seeds. The test people played no part.", "",
+             "```", command, "```", "",
+             "| configuration | seeds | within-clip PCC | per-clip r | pooled PCC | clip-mean PCC | CCC | MAE | F1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    keys = ("mean_within_pcc", "mean_per_clip_r", "mean_pcc", "mean_clip_mean_pcc", "mean_ccc", "mean_mae", "mean_f1")
+    for name, row in table.items():
+        cells = [f"{row['mean'][k]:.3f} +- {row['std'][k]:.3f}" if len(row["seeds"]) > 1 else f"{row['mean'][k]:.3f}"
+                 for k in keys]
+        label = f"**{name}** (shipped)" if name == chosen else name
+        lines.append(f"| {label} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def test_people_section(report: dict) -> list[str]:
@@ -71,7 +90,8 @@ def test_people_section(report: dict) -> list[str]:
 
 
 def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] | None = None, minutes: float | None = None,
-               afar: Path | None = None, test_people: Path | None = None) -> Path:
+               afar: Path | None = None, test_people: Path | None = None, comparison: Path | None = None,
+               comparison_command: str = "", chosen: str = "", base_note: str = "") -> Path:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = json.loads(state["train_config"])
     metrics = json.loads(state["metrics"])
@@ -111,7 +131,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
         "```",
         command,
         "```",
+        *(["", base_note] if base_note else []),
         "",
+        *(comparison_section(json.loads(Path(comparison).read_text()), comparison_command, chosen) if comparison else []),
         *(test_people_section(json.loads(Path(test_people).read_text())) + [""] if test_people else []),
         "## Validation metrics recorded at training time (validation people, cached crops, all frames pooled)",
         "",
@@ -120,7 +142,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
         "",
         f"Mean over the 17 intensity AUs: **PCC {_fmt(metrics['summary']['mean_pcc'])}**, CCC {_fmt(metrics['summary']['mean_ccc'])}, "
         f"ICC(3,1) {_fmt(metrics['summary']['mean_icc'])}, MAE {_fmt(metrics['summary']['mean_mae'])}; "
-        f"occurrence F1 {_fmt(metrics['summary']['mean_f1'])} (18 AUs). {metrics['frames']} frames.",
+        f"occurrence F1 {_fmt(metrics['summary']['mean_f1'])} (18 AUs). {metrics['frames']} frames."
+        + (f" Within-clip PCC {_fmt(metrics['summary']['mean_within_pcc'])}, clip-mean reference "
+           f"{_fmt(metrics['summary']['mean_clip_mean_pcc'])}." if "mean_within_pcc" in metrics["summary"] else ""),
         "",
         "| AU | PCC | CCC | ICC(3,1) | MAE | F1 | teacher base rate |",
         "|---|---|---|---|---|---|---|",
@@ -182,7 +206,8 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
               "", "## Limits",
               "- It imitates a teacher: where OpenFace is wrong, this model learned to be wrong the same way.",
               "- Grey 96x96 crops: fine-grained cues (AU14 dimples, AU23 lip tightening) are harder than brow and mouth opening.",
-              "- No person calibration: OpenFace's dynamic models subtract a per-person neutral; auvid's traces do not.", ""]
+              "- Its traces are per-frame (OpenFace's static kind). OpenFace's default video output is person-calibrated; "
+              "`--calibrate` (auvid/stages/calibrate.py) removes each face's baseline to approach it.", ""]
     out.write_text("\n".join(lines))
     return out
 
@@ -198,5 +223,10 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float)
     parser.add_argument("--afar", type=Path, help="JSON from `auvid eval --data afar --json FILE`")
     parser.add_argument("--test-people", type=Path, help="JSON from `auvid eval --split test --json FILE`")
+    parser.add_argument("--comparison", type=Path, help="JSON from `python -m trainer.compare_runs`")
+    parser.add_argument("--comparison-command", default="", help="the command that wrote --comparison")
+    parser.add_argument("--chosen", default="", help="the configuration of --comparison that was shipped")
+    parser.add_argument("--base-note", default="", help="a paragraph on what the run started from")
     args = parser.parse_args()
-    print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes, args.afar, args.test_people))
+    print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes, args.afar, args.test_people,
+                     args.comparison, args.comparison_command, args.chosen, args.base_note))
