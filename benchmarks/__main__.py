@@ -13,14 +13,16 @@ import click
 @click.option("--video", type=click.Path(dir_okay=False), default=None, help="Clip (default: the 640x480 webcam clip).")
 @click.option("--repeats", type=int, default=None, help="Runs per figure (default 3, quick 1).")
 @click.option("--corpus", is_flag=True, help="Corpus throughput instead (sequential, --workers 2, Ray; memory over 100 files).")
-def cli(quick, out, video, repeats, corpus):
+@click.option("--compare-model", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Another model (.onnx): user-timed fps and live p99 of both, alternating, in this run.")
+def cli(quick, out, video, repeats, corpus, compare_model):
     if corpus:
         from benchmarks.corpus import main as corpus_main
 
         sys.exit(corpus_main(quick=quick, out=out))
     from benchmarks.run import main
 
-    sys.exit(main(quick=quick, out=out, video=video, repeats=repeats))
+    sys.exit(main(quick=quick, out=out, video=video, repeats=repeats, compare_model=compare_model))
 
 
 cli()

@@ -136,13 +136,13 @@ def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
             "stages_ms": times.table(), "full_detections": analyzer.tracker.full_detections}
 
 
-def live(video: Path, max_frames: int | None) -> dict:
+def live(video: Path, max_frames: int | None, model: str | None = None) -> dict:
     """Camera-to-trace latency with the clip replayed at its own rate, batch 1 (`auvid live`)."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.io.sources import LatestFrame, RealtimeReplay, VideoFileSource
     from auvid.utils.stats import StageTimes, percentiles
 
-    analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", models_dir=str(MODELS_DIR)))
+    analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", models_dir=str(MODELS_DIR), model=model))
     source = LatestFrame(RealtimeReplay(VideoFileSource(video, max_frames=max_frames)))
     latencies, times = [], StageTimes()
     for result in analyzer.run(source, batch_frames=1, threaded=False):
@@ -169,7 +169,41 @@ def peak_rss_of_cli(video: Path, max_frames: int | None) -> dict:
     return {"peak_rss_mb": rss_kb / 1024, "wall_s_including_startup": wall}
 
 
-def main(quick: bool = False, out: str | None = None, video: str | None = None, repeats: int | None = None) -> int:
+def user_timed(video: Path, model: str | None, max_frames: int | None) -> float:
+    """Frames per second of `auvid process` as a user times it: the whole command in its own
+    process, start-up and model load included."""
+    out = Path("/tmp") / f"auvid-bench-user-{os.getpid()}.csv"
+    command = [str(Path(sys.executable).parent / "auvid"), "process", str(video), "--out", str(out), "--quiet"]
+    command += ["--model", model] if model else []
+    command += ["--max-frames", str(max_frames)] if max_frames else []
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=dict(os.environ, AUVID_MODELS_DIR=str(MODELS_DIR)), cwd=REPO,
+                   capture_output=True)
+    wall = time.perf_counter() - start
+    frames = sum(1 for _ in out.open()) - 1
+    out.unlink(missing_ok=True)
+    return frames / wall
+
+
+def compare_models(video: Path, other: str, repeats: int, max_frames: int | None, live_frames: int | None) -> dict:
+    """The shipped model against another (the previous default, say) in one run, alternating so
+    that the machine's drift falls on both: user-timed `auvid process` fps and live latency."""
+    user = {"shipped": [], "other": []}
+    latency = {"shipped": [], "other": []}
+    for _ in range(repeats):
+        for name, model in (("shipped", None), ("other", other)):
+            user[name].append(user_timed(video, model, max_frames))
+            latency[name].append(live(video, live_frames, model)["latency_ms"]["p99"])
+    result = {"other_model": other, "other_sha256": None,
+              "user_timed_fps": {k: spread(v) for k, v in user.items()},
+              "live_p99_ms": {k: spread(v) for k, v in latency.items()}}
+    result["fps_ratio_shipped_over_other"] = (result["user_timed_fps"]["shipped"]["median"]
+                                              / result["user_timed_fps"]["other"]["median"])
+    return result
+
+
+def main(quick: bool = False, out: str | None = None, video: str | None = None, repeats: int | None = None,
+         compare_model: str | None = None) -> int:
     from rich.console import Console
 
     from engines.manifest import sha256_file
@@ -206,6 +240,9 @@ def main(quick: bool = False, out: str | None = None, video: str | None = None, 
                        "dropped": [r["dropped"] for r in live_runs], "frames": [r["frames"] for r in live_runs],
                        "stages_ms": live_runs[-1]["stages_ms"]}
     results["process_cli"] = peak_rss_of_cli(clip, max_frames)
+    if compare_model:
+        results["model_comparison"] = compare_models(clip, compare_model, repeats, max_frames, live_frames)
+        results["model_comparison"]["other_sha256"] = sha256_file(Path(compare_model))
     print_tables(console, results)
     plot_path = None
     if not quick:
@@ -250,6 +287,13 @@ def print_tables(console, results: dict) -> None:
                   + " frames" + (" (per run)" if len(results["live"]["frames"]) > 1 else ""))
     console.print(f"`auvid process` peak RSS {results['process_cli']['peak_rss_mb']:.0f} MB "
                   f"(wall {results['process_cli']['wall_s_including_startup']:.1f} s incl. start-up)")
+    comparison = results.get("model_comparison")
+    if comparison:
+        fps, p99 = comparison["user_timed_fps"], comparison["live_p99_ms"]
+        console.print(f"shipped vs {comparison['other_model']} (alternating, {fps['shipped']['runs']} runs each): "
+                      f"user-timed `auvid process` {fps['shipped']['median']:.1f} vs {fps['other']['median']:.1f} fps "
+                      f"(x{comparison['fps_ratio_shipped_over_other']:.2f}); live p99 {p99['shipped']['median']:.1f} vs "
+                      f"{p99['other']['median']:.1f} ms")
 
 
 def plot_stages(offline_run: dict, live_run: dict, path: Path) -> Path:

@@ -116,7 +116,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
         "## Data and teacher",
         f"- Teacher: {data['teacher']} (per-frame, no person calibration), not human FACS codes.",
         f"- Training faces: {data['train_faces']} ({len(data['train_sources'])} sources: shared talking-head clips and FER2013 faces with teacher labels);",
-        f"  unlabelled pool for co-regularization: {data['unlabelled_faces']} FER2013 faces the teacher failed on.",
+        (f"  unlabelled pool for co-regularization: {data['unlabelled_faces']} FER2013 faces the teacher failed on."
+         if config["train"]["co_regularization"] and config["train"]["use_unlabelled"] else
+         "  no unlabelled pool: co-regularization and the unlabelled pool are off in this run."),
         f"- Held-out validation: {data['val_faces']} frames of {len(data['val_identities'])} identities never seen in training:",
         f"  {', '.join(data['val_identities'])}.",
         "- Splits are by person (`people.csv` in the shared data), never by frame.",
