@@ -255,13 +255,13 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                 occ = train_occurrence[idx].to(device)
                 inten = train_intensity[idx].to(device)
                 view_losses, within_terms = [], []
+                runs = run_of[rows][rank::world].to(device) if within else None
                 for v in range(2):
                     bce = losses.weighted_bce(out_l["logits"][v].float(), occ, au_weight)
                     reg = losses.intensity_loss(out_l["intensity"][v].float(), inten)
                     if settings["lambda_ccc"]:
                         reg = reg + settings["lambda_ccc"] * losses.ccc_loss(out_l["intensity"][v].float(), inten)
                     if within:
-                        runs = run_of[rows][rank::world].to(device)
                         within_terms.append(losses.within_clip_loss(out_l["intensity"][v].float(), inten, runs))
                         reg = reg + within * within_terms[-1]
                     view_losses.append(bce + settings["lambda_intensity"] * reg)
