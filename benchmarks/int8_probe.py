@@ -1,0 +1,73 @@
+"""Probe for issue #11: what ONNX Runtime static INT8 (QDQ) buys the shipped graph on this CPU.
+
+``python -m benchmarks.int8_probe`` quantizes ``auvid-default.onnx`` (weights int8 per channel,
+activations uint8, calibrated on 512 training-group crops from the trainer's crop cache), then
+runs fp32 and int8 on every validation-group crop: model-only faces/s (1 thread, batch 8, 3 s)
+and within-clip / pooled PCC against the teacher, plus the largest int8-fp32 difference. A
+measurement to size a bigger model against the speed bar, not a shipped path; nothing is written
+to the repository (the quantized graph goes to a temporary folder).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from auvid.stages.align import downsize
+    from trainer import datasets
+    from trainer.config import load_config
+    from trainer.metrics import pcc, summarize_traces, trace_report
+
+    config = load_config(REPO / "trainer" / "configs" / "finetune.yaml")
+    config["data"]["fer"] = False
+    data = datasets.build(config, REPO)
+    fp32 = REPO / "auvid" / "models" / "default" / "auvid-default.onnx"
+    name = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], 96).astype(np.float32)[:, None]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{name: calibration[i:i + 8]} for i in range(0, len(calibration), 8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    folder = Path(tempfile.mkdtemp(prefix="auvid-int8-"))
+    quant_pre_process(str(fp32), str(folder / "pre.onnx"), skip_symbolic_shape=True)
+    quantize_static(str(folder / "pre.onnx"), str(folder / "int8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    crops = downsize(data.val.crops, 96).astype(np.float32)[:, None]
+    aus = list(data.val.intensity_aus)
+    reference = None
+    for path in (fp32, folder / "int8.onnx"):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        intensity = np.concatenate([session.run(None, {name: crops[i:i + 8]})[1] for i in range(0, len(crops), 8)])
+        start, faces = time.perf_counter(), 0
+        while time.perf_counter() - start < 3:
+            session.run(None, {name: crops[:8]})
+            faces += 8
+        traces = summarize_traces(trace_report(intensity, data.val.intensity, data.val.source, aus))
+        pooled = np.mean([pcc(intensity[:, j], data.val.intensity[:, j]) for j in range(len(aus))])
+        line = (f"{path.name}: {faces / (time.perf_counter() - start):.0f} faces/s (1 thread, batch 8); validation "
+                f"within-clip {traces['mean_within_pcc']:.3f}, pooled {pooled:.3f}")
+        if reference is not None:
+            line += f"; |int8 - fp32| intensity max {np.abs(intensity - reference).max():.3f}, mean {np.abs(intensity - reference).mean():.4f}"
+        reference = intensity
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
