@@ -194,7 +194,9 @@ def compare_models(video: Path, other: str, repeats: int, max_frames: int | None
         for name, model in (("shipped", None), ("other", other)):
             user[name].append(user_timed(video, model, max_frames))
             latency[name].append(live(video, live_frames, model)["latency_ms"]["p99"])
-    result = {"other_model": other, "other_sha256": None,
+    from engines.manifest import sha256_file
+
+    result = {"other_model": other, "other_sha256": sha256_file(Path(other)),
               "user_timed_fps": {k: spread(v) for k, v in user.items()},
               "live_p99_ms": {k: spread(v) for k, v in latency.items()}}
     result["fps_ratio_shipped_over_other"] = (result["user_timed_fps"]["shipped"]["median"]
@@ -242,7 +244,6 @@ def main(quick: bool = False, out: str | None = None, video: str | None = None, 
     results["process_cli"] = peak_rss_of_cli(clip, max_frames)
     if compare_model:
         results["model_comparison"] = compare_models(clip, compare_model, repeats, max_frames, live_frames)
-        results["model_comparison"]["other_sha256"] = sha256_file(Path(compare_model))
     print_tables(console, results)
     plot_path = None
     if not quick:
