@@ -246,7 +246,12 @@ def evaluate(model, data, split, folds, data_root, json_out, backend, calibrate)
 
 @main.command("build-engine")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help="Checkpoint (.pt); default: the shipped model's.")
-@click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
+@click.option("--precision", type=click.Choice(["fp16", "fp32", "int8"]), default="fp16", show_default=True,
+              help="fp16/fp32: TensorRT engine (GPU). int8: ONNX Runtime graph for CPUs, needs --calibration.")
+@click.option("--calibration", multiple=True, metavar="VIDEO|FOLDER",
+              help="int8: face videos whose crops set the activation ranges (repeatable; folders searched).")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None, envvar="AUVID_MODELS_DIR",
+              help="Folder holding the YuNet detector (int8 calibration; default: download and cache).")
 @click.option("--batch", default=None,
               help="TensorRT batch profile min:opt:max (default: the pipeline's batch sizes, 1:8:39).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output folder (default: engines/).")
@@ -256,13 +261,13 @@ def evaluate(model, data, split, folds, data_root, json_out, backend, calibrate)
                    "the network per face, about 1.5x the fps, for ~0.005 lower PCC.")
 @click.option("--force", is_flag=True, help="Rebuild the ONNX models and the engine even if up to date.")
 @user_errors
-def build_engine(checkpoint, precision, batch, out, workspace_mb, mirror, force):
+def build_engine(checkpoint, precision, calibration, models_dir, batch, out, workspace_mb, mirror, force):
     """Export the model to ONNX (FP32 + FP16) and build a TensorRT engine where a GPU exists.
 
     The shipped model needs only auvid[tensorrt]; another --checkpoint needs auvid[train]."""
     from auvid.commands.build import run_build
 
-    sys.exit(run_build(checkpoint, precision, batch, out, workspace_mb, force, mirror))
+    sys.exit(run_build(checkpoint, precision, batch, out, workspace_mb, force, mirror, calibration, models_dir))
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """Probe for issue #11: what ONNX Runtime static INT8 (QDQ) buys the shipped graph on this CPU.
 
-``python -m benchmarks.int8_probe`` quantizes ``auvid-default.onnx`` (weights int8 per channel,
-activations uint8, calibrated on 512 training-group crops from the trainer's crop cache), then
+``python -m benchmarks.int8_probe [--model FP32.onnx]`` quantizes ``auvid-default.onnx`` or the given
+graph (``engines.quantize``: weights int8 per channel, activations uint8, calibrated on 512
+training-group crops from the trainer's crop cache), then
 runs fp32 and int8 on every validation-group crop: model-only faces/s (1 thread, batch 8, 3 s)
 and within-clip / pooled PCC against the teacher, plus the largest int8-fp32 difference. A
 measurement to size a bigger model against the speed bar, not a shipped path; nothing is written
@@ -18,12 +19,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def main() -> None:
+def main(model: str | None = None) -> None:
     import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from auvid.stages.align import downsize
+    from engines.manifest import Manifest, manifest_path_for
+    from engines.quantize import quantize_int8
     from trainer import datasets
     from trainer.config import load_config
     from trainer.metrics import pcc, summarize_traces, trace_report
@@ -31,23 +32,13 @@ def main() -> None:
     config = load_config(REPO / "trainer" / "configs" / "finetune.yaml")
     config["data"]["fer"] = False
     data = datasets.build(config, REPO)
-    fp32 = REPO / "auvid" / "models" / "default" / "auvid-default.onnx"
-    name = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    fp32 = Path(model) if model else REPO / "auvid" / "models" / "default" / "auvid-default.onnx"
+    name, size = "pixels", Manifest.load(manifest_path_for(fp32)).input_size
     rng = np.random.default_rng(0)
-    calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], 96).astype(np.float32)[:, None]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.batches = iter([{name: calibration[i:i + 8]} for i in range(0, len(calibration), 8)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
+    calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], size)
     folder = Path(tempfile.mkdtemp(prefix="auvid-int8-"))
-    quant_pre_process(str(fp32), str(folder / "pre.onnx"), skip_symbolic_shape=True)
-    quantize_static(str(folder / "pre.onnx"), str(folder / "int8.onnx"), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    crops = downsize(data.val.crops, 96).astype(np.float32)[:, None]
+    quantize_int8(fp32, folder / "int8.onnx", calibration, calibration_note="512 train-group crops")
+    crops = downsize(data.val.crops, size).astype(np.float32)[:, None]
     aus = list(data.val.intensity_aus)
     reference = None
     for path in (fp32, folder / "int8.onnx"):
@@ -70,4 +61,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="an FP32 ONNX with its manifest (default: the shipped model)")
+    main(parser.parse_args().model)

@@ -325,3 +325,27 @@ def test_fine_tuning_across_au_sets_keeps_the_shared_aus_rows(tmp_path):
     assert torch.equal(ours[:, 1], fresh[:, 1])  # AU24: not in EmotioNet, left as initialised
     assert torch.equal(target.views[0].state_dict()[next(iter(target.views[0].state_dict()))],
                        source.views[0].state_dict()[next(iter(source.views[0].state_dict()))])
+
+
+def test_fine_tuning_may_change_the_input_size_but_not_the_layers(tmp_path):
+    """96 px weights start a 112 px run (convolutions and global pooling fit any size): every
+    weight is carried over and the model runs at the new size; a different width is refused."""
+    from auvid.errors import ConfigError
+    from trainer.checkpoint import save_checkpoint
+    from trainer.loop import _init_from
+    from trainer.model import ModelConfig, TwoViewAUModel
+
+    shape = dict(backbone="mobileface", width=0.25, feature_dim=32)
+    source = TwoViewAUModel(ModelConfig(**shape, input_size=48), np.eye(18))
+    save_checkpoint(tmp_path / "small.pt", source, {})
+    bigger = ModelConfig(**shape, input_size=64)
+    target = TwoViewAUModel(bigger, np.eye(18))
+    _init_from(target, bigger, tmp_path / "small.pt")
+    theirs = source.state_dict()
+    assert all(torch.equal(value, theirs[key]) for key, value in target.state_dict().items()
+               if not key.endswith("adjacency"))
+    prob, intensity = target.eval()(torch.rand(2, 1, 64, 64) * 255)
+    assert prob.shape[0] == 2 and torch.isfinite(intensity).all()
+    wider = ModelConfig(**{**shape, "width": 0.5}, input_size=48)
+    with pytest.raises(ConfigError, match="model.width=0.25"):
+        _init_from(TwoViewAUModel(wider, np.eye(18)), wider, tmp_path / "small.pt")

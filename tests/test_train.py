@@ -123,6 +123,6 @@ def test_fine_tuning_starts_from_another_runs_weights(smoke_run, tmp_path):
     first_from_scratch = json.loads((smoke_run / "metrics.json").read_text())["history"][0]["val"]["mean_pcc"]
     assert history[0]["val"]["mean_pcc"] > first_from_scratch + 0.08
     mismatch = run_cli("train", "--config", "trainer/configs/smoke.yaml", "--set", f"out={tmp_path / 'bad'}",
-                       "--set", f"train.init_from={smoke_run / 'last.pt'}", "--set", "model.input_size=48",
+                       "--set", f"train.init_from={smoke_run / 'last.pt'}", "--set", "model.feature_dim=64",
                        "--no-export", timeout=600)
-    assert mismatch.returncode != 0 and "model.input_size=64" in mismatch.stderr and "Traceback" not in mismatch.stderr
+    assert mismatch.returncode != 0 and "model.feature_dim=128" in mismatch.stderr and "Traceback" not in mismatch.stderr

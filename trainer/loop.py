@@ -86,14 +86,16 @@ class _ViewsForward(torch.nn.Module):
 def _init_from(model: TwoViewAUModel, model_config: ModelConfig, checkpoint: Path) -> None:
     """Start from another run's weights (FG2020: pre-train on noisy labels, then fine-tune).
 
-    Everything is taken but the AU graph's adjacency, which comes from this run's labels."""
+    Everything is taken but the AU graph's adjacency, which comes from this run's labels. The
+    input size may differ (the backbone is convolutional with global pooling, so 96 px weights
+    start a 112 px run); the layer shapes may not."""
     from auvid.errors import ConfigError
 
     if not checkpoint.is_file():
         raise ConfigError(f"train.init_from: {checkpoint} does not exist")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     theirs = state.get("model_config", {})
-    for key in ("backbone", "width", "feature_dim", "input_size"):
+    for key in ("backbone", "width", "feature_dim"):
         if theirs.get(key) != getattr(model_config, key):
             raise ConfigError(f"train.init_from: {checkpoint.name} has model.{key}={theirs.get(key)!r}, "
                               f"this config {getattr(model_config, key)!r}; they must match")

@@ -1,5 +1,6 @@
 """``auvid build-engine``: fused ONNX (FP32 and FP16), then a TensorRT engine where TensorRT and
-an NVIDIA GPU exist. Prints what it built or kept and its measured latency.
+an NVIDIA GPU exist, or (``--precision int8``) an ONNX Runtime INT8 graph calibrated on face
+videos, for CPUs. Prints what it built or kept and its measured latency.
 
 The shipped model needs no torch: its ONNX (with a manifest naming the checkpoint) is the
 starting point and the FP16 graph is derived with ``onnx`` alone, so ``auvid[tensorrt]`` is all
@@ -74,8 +75,48 @@ def _onnx_up_to_date(target: Path, checkpoint_sha: str, mirror: bool, precision:
             and manifest.precision == precision)
 
 
+def calibration_videos(specs: tuple[str, ...] | list[str]) -> list[Path]:
+    """The videos named by files, folders and globs (as ``auvid process`` reads them)."""
+    from auvid.corpus.plan import discover
+    from auvid.errors import InputError
+
+    if not specs:
+        raise InputError("--precision int8 needs --calibration VIDEO|FOLDER: face videos like the ones you will "
+                         "analyse (INT8 ranges are measured on real crops)")
+    found = discover(list(specs))
+    missing = [str(d.path) for d in found if d.missing]
+    if missing:
+        raise InputError(f"--calibration: {missing[0]}: no such file or folder")
+    videos = [d.path for d in found if d.path.is_file()]
+    if not videos:
+        raise InputError(f"--calibration: no video in {', '.join(specs)}")
+    return videos
+
+
+def build_int8(fp32: Path, out_dir: Path, stem: str, specs: tuple[str, ...] | list[str], force: bool,
+               models_dir: str | None = None) -> tuple[Path, bool]:
+    """The INT8 graph beside the FP32 one (kept when it was quantized from this FP32 graph)."""
+    from engines.manifest import Manifest
+    from engines.quantize import face_crops, quantize_int8
+
+    target = out_dir / f"{stem}.int8.onnx"
+    source = Manifest.for_model(fp32, "onnxruntime", "ONNX Runtime")
+    if not force and target.is_file():
+        try:
+            kept = Manifest.for_model(target, "onnxruntime", "ONNX Runtime")
+            if kept.precision == "int8" and kept.build.get("source_sha256") == source.model_sha256:
+                return target, True
+        except ModelError:
+            pass
+    videos = calibration_videos(specs)
+    crops = face_crops(videos, source.input_size, models_dir=models_dir)
+    note = f"{len(crops)} crops from {len(videos)} video(s): " + ", ".join(v.name for v in videos[:5]) + \
+        (", ..." if len(videos) > 5 else "")
+    return quantize_int8(fp32, target, crops, source.model_name, note), False
+
+
 def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, out: str | None, workspace_mb: int,
-              force: bool, mirror: bool = True) -> int:
+              force: bool, mirror: bool = True, calibration: tuple[str, ...] = (), models_dir: str | None = None) -> int:
     import click
 
     from engines.manifest import sha256_file
@@ -115,6 +156,16 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, ou
         # Plain output, not rich: paths must not be wrapped or read as markup.
         click.echo(f"{'kept' if up_to_date else 'built'} {target} (ONNX {variant}): "
                    f"{b1:.2f} ms at batch 1, {bopt:.2f} ms at batch {batch['opt']} on {where}")
+    if precision == "int8":  # an ONNX Runtime graph for CPUs; TensorRT builds from FP16/FP32
+        target, kept = build_int8(built["fp32"], out_dir, stem, calibration, force, models_dir)
+        with OnnxRuntimeEngine(target) as engine:
+            b1 = _latency_ms(engine, 1, engine.input_size)
+            bopt = _latency_ms(engine, batch["opt"], engine.input_size)
+            where = engine.description
+        click.echo(f"{'kept' if kept else 'built'} {target} (ONNX int8, {engine.manifest.build.get('calibration', '')}): "
+                   f"{b1:.2f} ms at batch 1, {bopt:.2f} ms at batch {batch['opt']} on {where}; "
+                   f"run it with --model {target}")
+        return 0
     ok, why = tensorrt_available()
     if not ok:
         click.echo(f"auvid: error: the TensorRT step needs an NVIDIA GPU with the `tensorrt` extra installed "

@@ -1,0 +1,98 @@
+"""ONNX Runtime static INT8 (QDQ) from an exported FP32 graph, calibrated on real face crops.
+
+Why: on a CPU the AU model is the pipeline's largest stage; int8 convolutions run it about 1.6x
+faster (``python -m benchmarks.int8_probe``), which pays for a larger model within the speed bar.
+Weights are int8 per output channel, activations uint8 with ranges taken from crops made by the
+runtime's own detector, tracker and aligner (never random pixels: activation ranges set on noise
+clip real faces). The result is an ONNX Runtime graph with its own manifest (precision ``int8``,
+the source's checkpoint hash); TensorRT builds from the FP32/FP16 graphs instead.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from auvid.errors import ModelError
+from engines.manifest import Manifest, manifest_path_for, sha256_file
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_CROPS = 512  # enough for stable activation ranges; more only slows the build
+CALIBRATION_BATCH = 8
+
+
+def face_crops(videos: list[Path], size: int, count: int = CALIBRATION_CROPS, models_dir: str | None = None) -> np.ndarray:
+    """Up to ``count`` aligned grey crops (n, size, size) spread evenly over ``videos``' frames,
+    made as ``auvid process`` makes them (YuNet + tracker + 5-point aligner)."""
+    from auvid.io import model_files
+    from auvid.io.sources import VideoFileSource, to_gray
+    from auvid.stages.align import Aligner
+    from auvid.stages.detect import YuNetDetector
+    from auvid.stages.track import Tracker
+
+    detector_path = model_files.resolve(model_files.YUNET, models_dir)
+    aligner = Aligner(size)
+    per_video = max(1, -(-count // max(len(videos), 1)))
+    crops: list[np.ndarray] = []
+    for video in videos:
+        tracker = Tracker(YuNetDetector(detector_path), detect_every=10)
+        found: list[np.ndarray] = []
+        for frame in VideoFileSource(video):
+            for face in tracker.update(frame.image, frame.timestamp):
+                found.append(aligner.align(to_gray(frame.image), face.landmarks))
+        if found:
+            picks = np.linspace(0, len(found) - 1, min(per_video, len(found))).round().astype(int)
+            crops.extend(found[i] for i in picks)
+    if not crops:
+        raise ModelError("no face found in the calibration videos; INT8 ranges need real face crops")
+    return np.stack(crops[:count])
+
+
+def quantize_int8(source: str | Path, out: str | Path, crops: np.ndarray, model_name: str | None = None,
+                  calibration_note: str = "") -> Path:
+    """Write ``out`` (QDQ int8 ONNX) and its manifest from the FP32 ``source`` and uint8 ``crops``."""
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = Path(source)
+    manifest = Manifest.for_model(source, "onnxruntime", "ONNX Runtime")
+    if manifest.precision != "fp32":
+        raise ModelError(f"{source}: quantize the FP32 graph, this one is {manifest.precision}")
+    if crops.ndim != 3 or crops.shape[1:] != (manifest.input_size, manifest.input_size):
+        raise ModelError(f"calibration crops are {crops.shape[1:]}, the model takes {manifest.input_size} px")
+    pixels = crops.astype(np.float32)[:, None]  # the graph's input: grey 0-255, normalised inside
+    input_name = "pixels"
+
+    class Crops(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter([{input_name: pixels[i:i + CALIBRATION_BATCH]}
+                                  for i in range(0, len(pixels), CALIBRATION_BATCH)])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="auvid-int8-", dir=out.parent))
+    try:
+        prepared = work / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(work / "int8.onnx"), Crops(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        shutil.move(work / "int8.onnx", out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    quantized = Manifest(**{**manifest.__dict__, "model_file": out.name, "model_sha256": sha256_file(out),
+                            "precision": "int8", "model_name": model_name or manifest.model_name,
+                            "backend_version": f"onnxruntime {onnxruntime.__version__}, static QDQ",
+                            "build": {"quantization": "static QDQ: int8 per-channel weights, uint8 activations",
+                                      "calibration_crops": len(crops), "calibration": calibration_note,
+                                      "source_sha256": manifest.model_sha256}})
+    quantized.save(manifest_path_for(out))
+    log.info("quantized %s -> %s (%d calibration crops)", source.name, out, len(crops))
+    return out
