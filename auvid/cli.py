@@ -258,7 +258,7 @@ def evaluate(model, data, split, folds, data_root, json_out, backend, calibrate)
 @click.option("--workspace-mb", type=int, default=1024, show_default=True)
 @click.option("--mirror/--no-mirror", default=True, show_default=True,
               help="Average each face with its mirror image (as the shipped model does); --no-mirror runs half "
-                   "the network per face but follows faces less closely (validation within-clip PCC 0.587 vs 0.597).")
+                   "the network per face but follows faces less closely (validation within-clip PCC 0.587 vs 0.598).")
 @click.option("--force", is_flag=True, help="Rebuild the ONNX models and the engine even if up to date.")
 @user_errors
 def build_engine(checkpoint, precision, calibration, models_dir, batch, out, workspace_mb, mirror, force):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from auvid.errors import ModelError
 
-ONNX_MISSING = "the ONNX graph edits need the onnx package: pip install 'auvid[tensorrt]' (or 'auvid[train]')"
+ONNX_MISSING = ("the ONNX graph edits need the onnx package: pip install 'auvid[onnx]' (CPU: FP32/FP16/INT8 graphs) "
+                "or 'auvid[tensorrt]' (NVIDIA GPUs)")
 
 
 def import_onnx():

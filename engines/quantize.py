@@ -27,23 +27,39 @@ CALIBRATION_BATCH = 8
 
 def face_crops(videos: list[Path], size: int, count: int = CALIBRATION_CROPS, models_dir: str | None = None) -> np.ndarray:
     """Up to ``count`` aligned grey crops (n, size, size) spread evenly over ``videos``' frames,
-    made as ``auvid process`` makes them (YuNet + tracker + 5-point aligner)."""
+    made by ``auvid process``'s own detector settings, face filters and aligner.
+
+    Only about twice the crops needed are detected per video (frames evenly strided by the
+    container's frame count, then thinned if the count was unknown), so an hour of video costs
+    decoding time, not an hour of detection and a gigabyte of crops."""
     from auvid.io import model_files
     from auvid.io.sources import VideoFileSource, to_gray
+    from auvid.pipeline import AnalyzerOptions
     from auvid.stages.align import Aligner
     from auvid.stages.detect import YuNetDetector
     from auvid.stages.track import Tracker
 
-    detector_path = model_files.resolve(model_files.YUNET, models_dir)
+    options = AnalyzerOptions()
+    detector = YuNetDetector(model_files.resolve(model_files.YUNET, models_dir), frame_width=options.detect_width)
     aligner = Aligner(size)
     per_video = max(1, -(-count // max(len(videos), 1)))
     crops: list[np.ndarray] = []
     for video in videos:
-        tracker = Tracker(YuNetDetector(detector_path), detect_every=10)
+        source = VideoFileSource(video)
+        stride = max(1, source.frame_count // (2 * per_video)) if source.frame_count else 1
+        # Sampled frames lie far apart, so each one is a detection frame (a track would not carry over).
+        tracker = Tracker(detector, detect_every=1 if stride > 1 else options.detect_every)
         found: list[np.ndarray] = []
-        for frame in VideoFileSource(video):
-            for face in tracker.update(frame.image, frame.timestamp):
-                found.append(aligner.align(to_gray(frame.image), face.landmarks))
+        for frame in source:
+            if (frame.index - 1) % stride:
+                continue
+            faces = [f for f in tracker.update(frame.image, frame.timestamp)
+                     if min(f.box[2], f.box[3]) >= options.min_face][: options.max_faces]
+            if faces:
+                found.extend(aligner.align_many(to_gray(frame.image), [f.landmarks for f in faces]))
+            if len(found) > 4 * per_video:  # no frame count: keep every other crop, still evenly spread
+                found = found[::2]
+                stride *= 2
         if found:
             picks = np.linspace(0, len(found) - 1, min(per_video, len(found))).round().astype(int)
             crops.extend(found[i] for i in picks)
@@ -52,10 +68,28 @@ def face_crops(videos: list[Path], size: int, count: int = CALIBRATION_CROPS, mo
     return np.stack(crops[:count])
 
 
+def _has_vnni() -> bool:
+    """Whether this x86 CPU has VNNI (or is not x86): without it, ONNX Runtime's uint8 x int8
+    kernels can saturate, and its quantization docs advise 7-bit weights (reduce_range)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False  # unknown: take the safe form
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def quantize_int8(source: str | Path, out: str | Path, crops: np.ndarray, model_name: str | None = None,
-                  calibration_note: str = "") -> Path:
+                  calibration_note: str = "", calibration_videos: list[str] = ()) -> Path:
     """Write ``out`` (QDQ int8 ONNX) and its manifest from the FP32 ``source`` and uint8 ``crops``."""
     import onnxruntime
+
+    from engines.onnx_graph import import_onnx
+
+    import_onnx()  # ONNX Runtime's quantization tools need the onnx package (auvid[onnx])
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -79,19 +113,27 @@ def quantize_int8(source: str | Path, out: str | Path, crops: np.ndarray, model_
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="auvid-int8-", dir=out.parent))
+    reduce_range = not _has_vnni()
     try:
         prepared = work / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(work / "int8.onnx"), Crops(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        reduce_range=reduce_range)
         shutil.move(work / "int8.onnx", out)
+    except Exception as exc:  # ORT's and onnx's own errors, about a graph they cannot handle: one line
+        log.debug("quantization failed", exc_info=True)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{source}: ONNX Runtime could not quantize this graph: {first_line}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     quantized = Manifest(**{**manifest.__dict__, "model_file": out.name, "model_sha256": sha256_file(out),
                             "precision": "int8", "model_name": model_name or manifest.model_name,
                             "backend_version": f"onnxruntime {onnxruntime.__version__}, static QDQ",
-                            "build": {"quantization": "static QDQ: int8 per-channel weights, uint8 activations",
+                            "build": {"quantization": "static QDQ: int8 per-channel weights, uint8 activations"
+                                                      + (", 7-bit weight range (CPU without VNNI)" if reduce_range else ""),
                                       "calibration_crops": len(crops), "calibration": calibration_note,
+                                      "calibration_videos": list(calibration_videos),
                                       "source_sha256": manifest.model_sha256}})
     quantized.save(manifest_path_for(out))
     log.info("quantized %s -> %s (%d calibration crops)", source.name, out, len(crops))

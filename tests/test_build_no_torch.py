@@ -90,7 +90,7 @@ def test_without_onnx_either_build_engine_names_the_extra_and_leaves_no_model(tm
     result = run_cli("build-engine", "--out", str(out), env=env)
     assert result.returncode == 2
     line = _one_line(result)
-    assert "need the onnx package" in line and "pip install 'auvid[tensorrt]'" in line
+    assert "need the onnx package" in line and "pip install 'auvid[onnx]'" in line and "'auvid[tensorrt]'" in line
     assert not list(out.glob("*.onnx")) and not list(out.glob("*.part"))
 
 

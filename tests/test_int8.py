@@ -62,7 +62,7 @@ def test_int8_quantization_refuses_crops_of_the_wrong_size(quantized, tmp_path):
 
 
 @needs_shared
-def test_build_engine_int8_from_a_video_then_keeps_it(tmp_path):
+def test_build_engine_int8_from_a_video_then_keeps_it_until_its_source_or_videos_change(tmp_path):
     first = run_cli("build-engine", "--precision", "int8", "--calibration", str(clip("d0.mp4")),
                     "--out", str(tmp_path), "--models-dir", str(MODELS))
     assert first.returncode == 0, first.stderr[-1500:]
@@ -70,11 +70,32 @@ def test_build_engine_int8_from_a_video_then_keeps_it(tmp_path):
     assert len(built) == 1 and f"built {built[0]}" in first.stdout and "d0.mp4" in first.stdout
     again = run_cli("build-engine", "--precision", "int8", "--out", str(tmp_path))  # no calibration needed
     assert again.returncode == 0 and f"kept {built[0]}" in again.stdout
+    same = run_cli("build-engine", "--precision", "int8", "--calibration", str(clip("d0.mp4")), "--out", str(tmp_path))
+    assert same.returncode == 0 and f"kept {built[0]}" in same.stdout
+    # Other calibration videos: rebuilt from them, not silently kept.
+    other = run_cli("build-engine", "--precision", "int8", "--calibration", str(clip("d3.mp4")),
+                    "--out", str(tmp_path), "--models-dir", str(MODELS))
+    assert other.returncode == 0 and f"built {built[0]}" in other.stdout and "d3.mp4" in other.stdout, other.stderr[-800:]
+    # Quantized from another FP32 graph (as if the model changed): stale, so it must be rebuilt,
+    # which needs calibration videos again.
+    manifest_file = manifest_path_for(built[0])
+    manifest = Manifest.load(manifest_file)
+    Manifest(**{**manifest.__dict__, "build": {**manifest.build, "source_sha256": "0" * 64}}).save(manifest_file)
+    stale = run_cli("build-engine", "--precision", "int8", "--out", str(tmp_path))
+    assert stale.returncode == 2 and "--calibration" in stale.stderr and f"kept {built[0]}" not in stale.stdout
+
+
+def _one_line_error(result, code: int, *words: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == code and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
 
 
 def test_build_engine_int8_without_videos_is_one_line(tmp_path):
-    result = run_cli("build-engine", "--precision", "int8", "--out", str(tmp_path))
-    assert result.returncode == 2 and "--calibration" in result.stderr and "Traceback" not in result.stderr
-    result = run_cli("build-engine", "--precision", "int8", "--calibration", str(tmp_path / "nope.mp4"),
-                     "--out", str(tmp_path))
-    assert result.returncode == 2 and "nope.mp4" in result.stderr and "Traceback" not in result.stderr
+    _one_line_error(run_cli("build-engine", "--precision", "int8", "--out", str(tmp_path)), 2, "--calibration")
+    out = tmp_path / "typo"
+    missing = run_cli("build-engine", "--precision", "int8", "--calibration", str(tmp_path / "nope.mp4"),
+                      "--out", str(out))
+    _one_line_error(missing, 2, "nope.mp4")
+    assert not list(out.glob("*.onnx"))  # checked before any graph is built
+    _one_line_error(run_cli("build-engine", "--calibration", str(tmp_path), "--out", str(tmp_path)), 2, "--precision int8")

@@ -93,38 +93,47 @@ def calibration_videos(specs: tuple[str, ...] | list[str]) -> list[Path]:
     return videos
 
 
-def build_int8(fp32: Path, out_dir: Path, stem: str, specs: tuple[str, ...] | list[str], force: bool,
+def build_int8(fp32: Path, out_dir: Path, stem: str, videos: list[Path], force: bool,
                models_dir: str | None = None) -> tuple[Path, bool]:
-    """The INT8 graph beside the FP32 one (kept when it was quantized from this FP32 graph)."""
+    """The INT8 graph beside the FP32 one. Kept when it was quantized from this FP32 graph and
+    ``videos`` is empty or names the clips it was calibrated on; otherwise (re)built from ``videos``."""
     from engines.manifest import Manifest
     from engines.quantize import face_crops, quantize_int8
 
     target = out_dir / f"{stem}.int8.onnx"
     source = Manifest.for_model(fp32, "onnxruntime", "ONNX Runtime")
+    named = sorted(str(v.resolve()) for v in videos)
     if not force and target.is_file():
         try:
             kept = Manifest.for_model(target, "onnxruntime", "ONNX Runtime")
-            if kept.precision == "int8" and kept.build.get("source_sha256") == source.model_sha256:
+            if (kept.precision == "int8" and kept.build.get("source_sha256") == source.model_sha256
+                    and (not named or sorted(kept.build.get("calibration_videos", [])) == named)):
                 return target, True
         except ModelError:
             pass
-    videos = calibration_videos(specs)
+    if not videos:
+        calibration_videos(())  # raises: one line saying --calibration is needed
     crops = face_crops(videos, source.input_size, models_dir=models_dir)
     note = f"{len(crops)} crops from {len(videos)} video(s): " + ", ".join(v.name for v in videos[:5]) + \
         (", ..." if len(videos) > 5 else "")
-    return quantize_int8(fp32, target, crops, source.model_name, note), False
+    return quantize_int8(fp32, target, crops, source.model_name, note, named), False
 
 
 def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, out: str | None, workspace_mb: int,
               force: bool, mirror: bool = True, calibration: tuple[str, ...] = (), models_dir: str | None = None) -> int:
     import click
 
+    from auvid.errors import InputError
     from engines.manifest import sha256_file
     from engines.onnxrt import OnnxRuntimeEngine
     from engines.select import DEFAULT_CHECKPOINT, ENGINES_DIR
     from engines.tensorrt_backend import tensorrt_available
     from engines.trt_build import parse_batch
 
+    if calibration and precision != "int8":
+        raise InputError("--calibration sets INT8 activation ranges: use it with --precision int8")
+    # Checked before any graph is built: a typo should not cost the FP32/FP16 builds first.
+    videos = calibration_videos(calibration) if calibration else []
     batch_spec = batch_spec or default_batch_spec()
     batch = parse_batch(batch_spec)
     checkpoint_path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
@@ -157,7 +166,7 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, ou
         click.echo(f"{'kept' if up_to_date else 'built'} {target} (ONNX {variant}): "
                    f"{b1:.2f} ms at batch 1, {bopt:.2f} ms at batch {batch['opt']} on {where}")
     if precision == "int8":  # an ONNX Runtime graph for CPUs; TensorRT builds from FP16/FP32
-        target, kept = build_int8(built["fp32"], out_dir, stem, calibration, force, models_dir)
+        target, kept = build_int8(built["fp32"], out_dir, stem, videos, force, models_dir)
         with OnnxRuntimeEngine(target) as engine:
             b1 = _latency_ms(engine, 1, engine.input_size)
             bopt = _latency_ms(engine, batch["opt"], engine.input_size)
