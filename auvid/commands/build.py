@@ -75,14 +75,17 @@ def _onnx_up_to_date(target: Path, checkpoint_sha: str, mirror: bool, precision:
             and manifest.precision == precision)
 
 
+CALIBRATION_NEEDED = ("--precision int8 needs --calibration VIDEO|FOLDER: face videos like the ones you will "
+                      "analyse (INT8 ranges are measured on real crops)")
+
+
 def calibration_videos(specs: tuple[str, ...] | list[str]) -> list[Path]:
     """The videos named by files, folders and globs (as ``auvid process`` reads them)."""
     from auvid.corpus.plan import discover
     from auvid.errors import InputError
 
     if not specs:
-        raise InputError("--precision int8 needs --calibration VIDEO|FOLDER: face videos like the ones you will "
-                         "analyse (INT8 ranges are measured on real crops)")
+        raise InputError(CALIBRATION_NEEDED)
     found = discover(list(specs))
     missing = [str(d.path) for d in found if d.missing]
     if missing:
@@ -112,7 +115,9 @@ def build_int8(fp32: Path, out_dir: Path, stem: str, videos: list[Path], force: 
         except ModelError:
             pass
     if not videos:
-        calibration_videos(())  # raises: one line saying --calibration is needed
+        from auvid.errors import InputError
+
+        raise InputError(CALIBRATION_NEEDED)
     crops = face_crops(videos, source.input_size, models_dir=models_dir)
     note = f"{len(crops)} crops from {len(videos)} video(s): " + ", ".join(v.name for v in videos[:5]) + \
         (", ..." if len(videos) > 5 else "")
