@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from auvid.aus import INTENSITY_AUS, INTENSITY_MAX
 from trainer.metrics import pcc, within_clip_pcc
 
-AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
-       "AU17", "AU20", "AU23", "AU25", "AU26", "AU45")
 
 
 def extract(checkpoint: str, out: str) -> None:
@@ -51,7 +50,7 @@ def extract(checkpoint: str, out: str) -> None:
             for x in (batch, torch.flip(batch, dims=[3])):
                 per_view = [view(model.normalize(x)) for view in model.views]
                 f_sum = f_sum + torch.cat(per_view, 1)
-                i_sum = i_sum + torch.stack([5.0 * torch.sigmoid(head(f))
+                i_sum = i_sum + torch.stack([INTENSITY_MAX * torch.sigmoid(head(f))
                                              for head, f in zip(model.intensity_heads, per_view)]).mean(0)
             features.append((0.5 * f_sum).numpy())
             intensity.append((0.5 * i_sum).numpy())
@@ -83,7 +82,7 @@ def ridge(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, lam: flo
 def score(predicted: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> tuple[float, float, str]:
     within = [within_clip_pcc(predicted[:, j], labels[:, j], clips) for j in range(labels.shape[1])]
     pooled = [pcc(predicted[:, j], labels[:, j]) for j in range(labels.shape[1])]
-    return float(np.mean(within)), float(np.mean(pooled)), f"{AUS[int(np.argmin(within))]} {min(within):.3f}"
+    return float(np.mean(within)), float(np.mean(pooled)), f"{INTENSITY_AUS[int(np.argmin(within))]} {min(within):.3f}"
 
 
 def report(name: str, predicted: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> None:
