@@ -50,7 +50,8 @@ def render(results: dict) -> str:
              f"Latest run: {results['created']}, mode {results['mode']}, clip `{Path(results['video']).name}`.", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores; Python {machine['python']}, ONNX Runtime "
              f"{machine['onnxruntime']}, OpenCV {machine['opencv']}, torch {machine.get('torch', '-')}; "
-             f"GPU: {machine.get('cuda') or 'none'}. Model sha256 `{results['model_sha256'][:16]}...`.", "",
+             f"GPU: {machine.get('cuda') or 'none'}. Model sha256 `{results['model_sha256'][:16]}...`"
+             f"{' (the pipeline ran ' + results['pipeline_model'] + ')' if results.get('pipeline_model') else ''}.", "",
              *targets(results), "## Offline: `auvid process` end to end", ""]
     on, off = results["offline"]["tracking"], results["offline"]["detect_every_frame (baseline)"]
 

@@ -51,10 +51,13 @@ def spread(values: list[float]) -> dict:
 def model_throughput(batches=(1, 8, 32), seconds: float = 2.0) -> dict:
     """Faces per second of the model alone, per backend and batch size."""
     from engines.onnxrt import OnnxRuntimeEngine
-    from engines.select import DEFAULT_CHECKPOINT, DEFAULT_MODEL
+    from engines.select import DEFAULT_CHECKPOINT, DEFAULT_CPU_MODEL, DEFAULT_MODEL
 
     engines = {"onnxruntime-fp32-1thread": lambda: OnnxRuntimeEngine(DEFAULT_MODEL, threads=1),
                "onnxruntime-fp32-2threads": lambda: OnnxRuntimeEngine(DEFAULT_MODEL, threads=2)}
+    if DEFAULT_CPU_MODEL.is_file():  # what `auvid process` runs on a CPU
+        engines["onnxruntime-int8-1thread (CPU default)"] = lambda: OnnxRuntimeEngine(DEFAULT_CPU_MODEL, threads=1)
+        engines["onnxruntime-int8-2threads"] = lambda: OnnxRuntimeEngine(DEFAULT_CPU_MODEL, threads=2)
     try:
         import torch
 
@@ -209,7 +212,7 @@ def main(quick: bool = False, out: str | None = None, video: str | None = None, 
     from rich.console import Console
 
     from engines.manifest import sha256_file
-    from engines.select import DEFAULT_MODEL
+    from engines.select import DEFAULT_MODEL, default_onnx_model
 
     console = Console()
     clip = Path(video) if video else DEFAULT_VIDEO
@@ -220,6 +223,7 @@ def main(quick: bool = False, out: str | None = None, video: str | None = None, 
     max_frames = 150 if quick else None
     live_frames = 90 if quick else None
     results = {"machine": machine(), "video": str(clip), "model_sha256": sha256_file(DEFAULT_MODEL),
+               "pipeline_model": default_onnx_model().name,  # the graph `auvid process` runs here
                "mode": "quick" if quick else "full", "repeats": repeats,
                "created": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     console.print(f"[bold]auvid benchmark[/] ({results['mode']}) on {results['machine']['cpu']} "

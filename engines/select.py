@@ -18,7 +18,8 @@ from engines.matching import Platform, Wanted, choose
 log = logging.getLogger(__name__)
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "auvid" / "models"
-DEFAULT_MODEL = PACKAGE_MODELS / "default" / "auvid-default.onnx"
+DEFAULT_MODEL = PACKAGE_MODELS / "default" / "auvid-default.onnx"  # FP32: the TensorRT and CUDA source
+DEFAULT_CPU_MODEL = PACKAGE_MODELS / "default" / "auvid-default.int8.onnx"  # its INT8 graph, for CPUs
 DEFAULT_CHECKPOINT = PACKAGE_MODELS / "default" / "auvid-default.pt"
 ENGINES_DIR = Path(__file__).resolve().parent  # `auvid build-engine`'s default --out
 
@@ -86,6 +87,27 @@ def find_tensorrt_engine(checkpoint_sha: str, engines_dir: Path = ENGINES_DIR, m
     return path
 
 
+def onnxruntime_has_cuda() -> bool:
+    """Whether this ONNX Runtime build offers its CUDA provider (onnxruntime-gpu)."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def default_onnx_model() -> Path:
+    """The shipped model as ONNX Runtime should run it: the INT8 graph on a CPU, where the
+    quantized network is what keeps the speed bar, and the FP32 graph where ONNX Runtime has
+    CUDA (INT8 QDQ graphs gain nothing there and lose a little accuracy)."""
+    if DEFAULT_CPU_MODEL.is_file() and not onnxruntime_has_cuda():
+        return DEFAULT_CPU_MODEL
+    return DEFAULT_MODEL
+
+
+def default_model_files() -> list[Path]:
+    """Every shipped graph the default model may run as: what a corpus run's settings depend on."""
+    return [path for path in (DEFAULT_MODEL, DEFAULT_CPU_MODEL) if path.is_file()]
+
+
 def _wanted_for(model_path: Path) -> Wanted:
     return Wanted.like(Manifest.load(manifest_path_for(model_path)))
 
@@ -98,7 +120,9 @@ def _summary(reasons: list[str]) -> str:
 
 
 def open_engine(backend: str = "auto", model: str | Path | None = None, threads: int | None = None) -> Engine:
-    """An activated engine for ``backend`` (auto | onnxruntime | tensorrt | torch)."""
+    """An activated engine for ``backend`` (auto | onnxruntime | tensorrt | torch). With no
+    ``model``, the shipped default: TensorRT engines built from its FP32 graph, else ONNX Runtime
+    with :func:`default_onnx_model`. A named model file is run exactly as given."""
     model_path = Path(model) if model else DEFAULT_MODEL
     if not model_path.exists():
         raise ModelError(f"{model_path}: no such model file")
@@ -121,6 +145,8 @@ def open_engine(backend: str = "auto", model: str | Path | None = None, threads:
 
     if model_path.suffix == ".pt":
         raise ModelError(f"{model_path} is a checkpoint: use --backend torch, or export it with `auvid build-engine`")
+    if model is None:
+        model_path = default_onnx_model()
     engine = OnnxRuntimeEngine(model_path, threads=threads).activate()
     log.info("backend: %s", engine.description)
     return engine

@@ -199,3 +199,14 @@ def test_emotionet_layout_and_split_on_a_small_real_tree(tmp_path):
     data = build(config, tmp_path)
     assert len(data.train) == 3 and len(data.val) == 2  # every face found, split as the challenge has it
     assert data.val.occurrence[:, data.val.occurrence_aus.index("AU04")].tolist() == [1, 0]
+
+
+@needs_shared
+def test_int8_calibration_clips_come_from_training_people_only():
+    from trainer.data.people import GROUPS, clips_of
+    from trainer.ship import training_clip_videos
+
+    videos = training_clip_videos(SHARED, count=16)
+    held_out_people = {person_of(c, read_people(SHARED)) for g in GROUPS for c in clips_of(g, SHARED)}
+    assert len(videos) == 16 and len(set(videos)) == 16
+    assert all(person_of(v.stem, read_people(SHARED)) not in held_out_people for v in videos)

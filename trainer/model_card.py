@@ -97,6 +97,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
     metrics = json.loads(state["metrics"])
     data = json.loads(state["data"])
     history = json.loads(state["history"])
+    int8_manifest = checkpoint.with_name(checkpoint.stem + ".int8.json")
+    int8_note = (json.loads(int8_manifest.read_text())["build"].get("calibration") or "calibrated on face crops"
+                 ) if int8_manifest.is_file() else None
     lines = [
         "# auvid default model",
         "",
@@ -105,8 +108,13 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
         "noisy-label pre-training recipe does. It predicts OpenFace's 17 AU intensities (0-5) and 18 AU occurrences.",
         "",
         "## Files",
-        "- `auvid-default.onnx` + `auvid-default.json`: the fused inference graph (normalisation, both views, the GCN-derived",
-        "  classifiers, mirror and view averaging, sigmoid) and its manifest; what `auvid process` runs by default.",
+        "- `auvid-default.onnx` + `auvid-default.json`: the fused FP32 inference graph (normalisation, both views, the GCN-derived",
+        "  classifiers, mirror and view averaging, sigmoid) and its manifest; the source of TensorRT engines and what ONNX",
+        "  Runtime runs where it has CUDA" + ("." if int8_note is None else ";"),
+        *([] if int8_note is None else [
+            "- `auvid-default.int8.onnx` + `auvid-default.int8.json`: the same graph quantized by ONNX Runtime (static QDQ, int8",
+            f"  per-channel weights, uint8 activations; {int8_note}); what `auvid process` runs by default on a CPU.",
+            "  Written by `python -m trainer.ship CHECKPOINT`; every held-out figure below is this graph's on a CPU."]),
         f"- `auvid-default.pt`: the checkpoint (sha256 `{file_sha256(checkpoint)}`), `torch.load(weights_only=True)`.",
         "",
         f"- Size: {sum(int(v.numel()) for v in state['state_dict'].values()) / 1e6:.2f} M weights (state dict, batch-norm statistics included) for both views and the GCN "

@@ -252,13 +252,13 @@ def _search_main() -> None:
     import sys
 
     from auvid.stages.calibrate import PASS_THROUGH_AUS, CalibrationSettings
-    from engines.select import DEFAULT_MODEL, open_engine
+    from engines.select import open_engine
 
     data_root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
     candidates = [CalibrationSettings(percentile=q, pass_through=passed)
                   for passed in ((), PASS_THROUGH_AUS) for q in (10, 20, 30, 40, 50, 60, 70, 80, 90)]
     candidates += [CalibrationSettings(occurrence_min=m) for m in (0.1, 0.25, 0.5)]
-    for row in search_settings(open_engine("auto", DEFAULT_MODEL), "validation", data_root, candidates):
+    for row in search_settings(open_engine("auto"), "validation", data_root, candidates):
         s = row["settings"]
         name = s if isinstance(s, str) else (f"p{s.percentile:g} pass-through {'6 AUs' if s.pass_through else 'none'} "
                                              f"occurrence >= {s.occurrence_min:g}")

@@ -23,7 +23,8 @@ def _engine_and_checkpoint(model: str | None, backend: str):
     model_path = Path(model) if model else DEFAULT_MODEL
     if not model_path.exists():
         raise InputError(f"{model_path}: no such model")
-    engine = open_engine("torch" if model_path.suffix == ".pt" and backend == "auto" else backend, model_path)
+    # No --model: the default as `auvid process` runs it (its INT8 graph on a CPU, where shipped).
+    engine = open_engine("torch" if model_path.suffix == ".pt" and backend == "auto" else backend, model)
     checkpoint = model_path if model_path.suffix == ".pt" else model_path.with_suffix(".pt")
     model_data = None
     if checkpoint.is_file():

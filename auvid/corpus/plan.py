@@ -187,13 +187,13 @@ def settings_key(options, kinds: tuple[str, ...], max_frames: int | None, fps: f
     analyzer option (except thread counts and paths to the detector), the frame limit and the
     outputs asked for. Options added to AnalyzerOptions later are covered without code here."""
     from auvid.io.model_files import sha256_of
-    from engines.select import DEFAULT_MODEL
+    from engines.select import default_model_files
 
     fields = dataclasses.asdict(options)
     for name in ("threads", "models_dir"):
         fields.pop(name, None)
-    model = Path(fields.pop("model") or DEFAULT_MODEL)
-    fields["model_sha256"] = sha256_of(model) if model.is_file() else str(model)
+    models = [Path(fields.pop("model"))] if options.model else default_model_files()
+    fields["model_sha256"] = [sha256_of(model) if model.is_file() else str(model) for model in models]
     fields.update(outputs=sorted(kinds), max_frames=max_frames, fps=fps)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
