@@ -92,11 +92,10 @@ def render(results: dict) -> str:
                   "the two alternating so the machine's drift falls on both; `auvid process` timed as a user "
                   "runs it (its own process, start-up and model load included).", "",
                   "| model | user-timed `auvid process` fps | live p99 ms |", "|---|---|---|",
-                  f"| shipped | {s(fps['shipped'])} | {s(p99['shipped'])} |",
-                  f"| previous | {s(fps['other'])} | {s(p99['other'])} |", "",
-                  f"Ratio shipped / previous: x{comparison['fps_ratio_shipped_over_other']:.2f}. Where both models share "
-                  "one operator graph and shapes (a fine-tune), the work per face is the same and a gap of a few "
-                  "percent is of the size of this machine's run-to-run spread (the ranges above)."]
+                  f"| shipped ({results.get('pipeline_model', 'default')}) | {s(fps['shipped'])} | {s(p99['shipped'])} |",
+                  f"| previous ({Path(comparison['other_model']).name}) | {s(fps['other'])} | {s(p99['other'])} |", "",
+                  f"Ratio shipped / previous: x{comparison['fps_ratio_shipped_over_other']:.2f}; gaps of a few percent "
+                  "are of the size of this machine's run-to-run spread (the ranges above)."]
     if results.get("plot"):
         lines += ["", f"![per-stage time and live latency distribution](results/{Path(results['plot']).name})"]
     return "\n".join(lines) + "\n"

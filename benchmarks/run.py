@@ -51,13 +51,14 @@ def spread(values: list[float]) -> dict:
 def model_throughput(batches=(1, 8, 32), seconds: float = 2.0) -> dict:
     """Faces per second of the model alone, per backend and batch size."""
     from engines.onnxrt import OnnxRuntimeEngine
-    from engines.select import DEFAULT_CHECKPOINT, DEFAULT_CPU_MODEL, DEFAULT_MODEL
+    from engines.select import DEFAULT_CHECKPOINT, DEFAULT_MODEL, shipped_int8_graph
 
     engines = {"onnxruntime-fp32-1thread": lambda: OnnxRuntimeEngine(DEFAULT_MODEL, threads=1),
                "onnxruntime-fp32-2threads": lambda: OnnxRuntimeEngine(DEFAULT_MODEL, threads=2)}
-    if DEFAULT_CPU_MODEL.is_file():  # what `auvid process` runs on a CPU
-        engines["onnxruntime-int8-1thread (CPU default)"] = lambda: OnnxRuntimeEngine(DEFAULT_CPU_MODEL, threads=1)
-        engines["onnxruntime-int8-2threads"] = lambda: OnnxRuntimeEngine(DEFAULT_CPU_MODEL, threads=2)
+    int8 = shipped_int8_graph()
+    if int8 is not None:  # what `auvid process` runs on a CPU
+        engines["onnxruntime-int8-1thread"] = lambda: OnnxRuntimeEngine(int8, threads=1)
+        engines["onnxruntime-int8-2threads"] = lambda: OnnxRuntimeEngine(int8, threads=2)
     try:
         import torch
 

@@ -24,6 +24,7 @@ class OnnxRuntimeEngine(Engine):
         self.providers = providers
         self.threads = threads
         self._session = None
+        self.provider: str | None = None  # the execution provider the session runs on, once active
 
     def activate_impl(self) -> None:
         import onnxruntime as ort
@@ -46,6 +47,7 @@ class OnnxRuntimeEngine(Engine):
         self._input_dtype = {"tensor(uint8)": np.uint8, "tensor(float16)": np.float16}.get(entrance.type, np.float32)
         self._outputs = [o.name for o in self._session.get_outputs()]
         used = self._session.get_providers()[0]
+        self.provider = used
         if "CUDAExecutionProvider" in available and used != "CUDAExecutionProvider":
             log.info("ONNX Runtime's CUDA provider is installed but did not start; running on %s", used)
         self.description = f"ONNX Runtime {ort.__version__} ({used}, {self.manifest.precision}, " \

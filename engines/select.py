@@ -88,24 +88,51 @@ def find_tensorrt_engine(checkpoint_sha: str, engines_dir: Path = ENGINES_DIR, m
 
 
 def onnxruntime_has_cuda() -> bool:
-    """Whether this ONNX Runtime build offers its CUDA provider (onnxruntime-gpu)."""
+    """Whether this ONNX Runtime build offers its CUDA provider (onnxruntime-gpu); whether a GPU
+    then starts is only known once a session opens (see :func:`_open_default_onnx`)."""
     import onnxruntime as ort
 
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+def shipped_int8_graph() -> Path | None:
+    """The shipped INT8 graph if there is one and it was quantized from the shipped FP32 graph;
+    a stale one (left by an interrupted install) is refused with a warning, never run."""
+    if not DEFAULT_CPU_MODEL.is_file():
+        return None
+    try:
+        int8 = Manifest.load(manifest_path_for(DEFAULT_CPU_MODEL))
+        fp32 = Manifest.load(manifest_path_for(DEFAULT_MODEL))
+    except ModelError as exc:
+        log.warning("not using %s: %s", DEFAULT_CPU_MODEL.name, exc)
+        return None
+    if int8.precision != "int8" or int8.build.get("source_sha256") != fp32.model_sha256:
+        log.warning("not using %s: it was not quantized from %s (re-run `python -m trainer.ship`); running FP32",
+                    DEFAULT_CPU_MODEL.name, DEFAULT_MODEL.name)
+        return None
+    return DEFAULT_CPU_MODEL
+
+
 def default_onnx_model() -> Path:
-    """The shipped model as ONNX Runtime should run it: the INT8 graph on a CPU, where the
-    quantized network is what keeps the speed bar, and the FP32 graph where ONNX Runtime has
-    CUDA (INT8 QDQ graphs gain nothing there and lose a little accuracy)."""
-    if DEFAULT_CPU_MODEL.is_file() and not onnxruntime_has_cuda():
-        return DEFAULT_CPU_MODEL
-    return DEFAULT_MODEL
+    """The shipped model as ONNX Runtime runs it: the INT8 graph on a CPU, where the quantized
+    network is what keeps the speed bar, and the FP32 graph where ONNX Runtime has CUDA (INT8
+    QDQ graphs gain nothing there and lose a little accuracy)."""
+    int8 = shipped_int8_graph()
+    return int8 if int8 is not None and not onnxruntime_has_cuda() else DEFAULT_MODEL
 
 
-def default_model_files() -> list[Path]:
-    """Every shipped graph the default model may run as: what a corpus run's settings depend on."""
-    return [path for path in (DEFAULT_MODEL, DEFAULT_CPU_MODEL) if path.is_file()]
+def _open_default_onnx(threads: int | None) -> Engine:
+    """The shipped model on ONNX Runtime: FP32 where CUDA starts, else the INT8 graph (if shipped)."""
+    from engines.onnxrt import OnnxRuntimeEngine
+
+    int8 = shipped_int8_graph()
+    if int8 is not None and not onnxruntime_has_cuda():
+        return OnnxRuntimeEngine(int8, threads=threads).activate()
+    engine = OnnxRuntimeEngine(DEFAULT_MODEL, threads=threads).activate()
+    if int8 is not None and engine.provider != "CUDAExecutionProvider":  # onnxruntime-gpu without a GPU
+        engine.deactivate()
+        engine = OnnxRuntimeEngine(int8, providers=["CPUExecutionProvider"], threads=threads).activate()
+    return engine
 
 
 def _wanted_for(model_path: Path) -> Wanted:
@@ -145,9 +172,7 @@ def open_engine(backend: str = "auto", model: str | Path | None = None, threads:
 
     if model_path.suffix == ".pt":
         raise ModelError(f"{model_path} is a checkpoint: use --backend torch, or export it with `auvid build-engine`")
-    if model is None:
-        model_path = default_onnx_model()
-    engine = OnnxRuntimeEngine(model_path, threads=threads).activate()
+    engine = OnnxRuntimeEngine(model_path, threads=threads).activate() if model else _open_default_onnx(threads)
     log.info("backend: %s", engine.description)
     return engine
 

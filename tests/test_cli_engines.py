@@ -81,7 +81,7 @@ def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
     for backend in ("torch", "onnxruntime"):
         out = tmp_path / f"{backend}.csv"
         result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend,
-                         *(["--model", "auvid/models/default/auvid-default.pt"] if backend == "torch" else []), "--quiet")
+                         "--model", "auvid/models/default/auvid-default." + ("pt" if backend == "torch" else "onnx"), "--quiet")
         assert result.returncode == 0, result.stderr
         tables[backend] = read_csv(out)
     a, b = tables["torch"], tables["onnxruntime"]

@@ -208,5 +208,7 @@ def test_int8_calibration_clips_come_from_training_people_only():
 
     videos = training_clip_videos(SHARED, count=16)
     held_out_people = {person_of(c, read_people(SHARED)) for g in GROUPS for c in clips_of(g, SHARED)}
-    assert len(videos) == 16 and len(set(videos)) == 16
-    assert all(person_of(v.stem, read_people(SHARED)) not in held_out_people for v in videos)
+    people = [person_of(v.stem, read_people(SHARED)) for v in videos]
+    assert len(videos) == 16 and len(set(people)) == 16  # sixteen different people
+    assert not set(people) & held_out_people
+    assert all((LABELS / f"{v.stem}.static.csv").is_file() for v in videos)

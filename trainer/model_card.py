@@ -114,7 +114,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
         *([] if int8_note is None else [
             "- `auvid-default.int8.onnx` + `auvid-default.int8.json`: the same graph quantized by ONNX Runtime (static QDQ, int8",
             f"  per-channel weights, uint8 activations; {int8_note}); what `auvid process` runs by default on a CPU.",
-            "  Written by `python -m trainer.ship CHECKPOINT`; every held-out figure below is this graph's on a CPU."]),
+            "  Written by `python -m trainer.ship CHECKPOINT`. The test-people and AFAR figures below are `auvid eval`'s,",
+            "  which runs the default as `auvid process` does (this graph, on a CPU; each JSON names the graph it ran);",
+            "  the validation figures are the trainer's (torch, FP32)."]),
         f"- `auvid-default.pt`: the checkpoint (sha256 `{file_sha256(checkpoint)}`), `torch.load(weights_only=True)`.",
         "",
         f"- Size: {sum(int(v.numel()) for v in state['state_dict'].values()) / 1e6:.2f} M weights (state dict, batch-norm statistics included) for both views and the GCN "

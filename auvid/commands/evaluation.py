@@ -25,7 +25,9 @@ def _engine_and_checkpoint(model: str | None, backend: str):
         raise InputError(f"{model_path}: no such model")
     # No --model: the default as `auvid process` runs it (its INT8 graph on a CPU, where shipped).
     engine = open_engine("torch" if model_path.suffix == ".pt" and backend == "auto" else backend, model)
-    checkpoint = model_path if model_path.suffix == ".pt" else model_path.with_suffix(".pt")
+    # The checkpoint beside the graph (an INT8 graph's is its FP32 graph's: m.int8.onnx -> m.pt).
+    checkpoint = model_path if model_path.suffix == ".pt" else \
+        model_path.with_name(model_path.name.split(".")[0] + ".pt")
     model_data = None
     if checkpoint.is_file():
         import torch
@@ -115,6 +117,8 @@ def run_eval(model, data: str, data_root: str, split: str, json_out, backend, ca
         table = heldout_table(result)
     console.print(table)
     console.print(f"model: {engine.description}")
+    result["model"] = {"engine": engine.description, "precision": engine.manifest.precision,
+                       "file": Path(getattr(engine, "model_path", None) or model or "").name}
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2, default=float))
         console.print(f"wrote {json_out}")

@@ -187,13 +187,15 @@ def settings_key(options, kinds: tuple[str, ...], max_frames: int | None, fps: f
     analyzer option (except thread counts and paths to the detector), the frame limit and the
     outputs asked for. Options added to AnalyzerOptions later are covered without code here."""
     from auvid.io.model_files import sha256_of
-    from engines.select import default_model_files
+    from engines.select import default_onnx_model
 
     fields = dataclasses.asdict(options)
     for name in ("threads", "models_dir"):
         fields.pop(name, None)
-    models = [Path(fields.pop("model"))] if options.model else default_model_files()
-    fields["model_sha256"] = [sha256_of(model) if model.is_file() else str(model) for model in models]
+    # No --model: the graph the default runs as here (INT8 on a CPU where shipped, else FP32), so
+    # output made with one is never resumed as the other's.
+    model = Path(fields.pop("model") or default_onnx_model())
+    fields["model_sha256"] = sha256_of(model) if model.is_file() else str(model)
     fields.update(outputs=sorted(kinds), max_frames=max_frames, fps=fps)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
