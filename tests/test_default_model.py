@@ -7,20 +7,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-import engines.select as select
+from engines import select
 from engines.manifest import Manifest, manifest_path_for
-from engines.onnxrt import OnnxRuntimeEngine
-from engines.select import DEFAULT_CPU_MODEL, DEFAULT_MODEL, default_onnx_model, open_engine
+from engines.select import (
+    DEFAULT_CPU_MODEL,
+    DEFAULT_MODEL,
+    default_onnx_model,
+    open_engine,
+)
 from tests.conftest import MODELS, SHARED, clip, needs_shared, run_cli
-
-# The shipped INT8 graph against its FP32 graph on a validation person's runtime crops. Measured
-# when it was installed: mean |difference| ~0.012, max ~0.08 on the 0-5 scale, trace r >= 0.995.
-MEAN_ABS_TOLERANCE = 0.03
-MAX_ABS_TOLERANCE = 0.35
-MIN_TRACE_R = 0.97
+from tests.test_int8 import assert_int8_follows_fp32
 
 shipped_int8 = pytest.mark.skipif(not DEFAULT_CPU_MODEL.is_file(), reason="no INT8 default graph is shipped")
 
@@ -75,9 +73,8 @@ def test_a_stale_int8_graph_is_refused_and_fp32_runs(shipped, cpu_only, tmp_path
     manifest = Manifest.load(manifest_path_for(shipped))
     Manifest(**{**manifest.__dict__, "build": {**manifest.build, "source_sha256": "0" * 64}}).save(manifest_path_for(stale))
     monkeypatch.setattr(select, "DEFAULT_CPU_MODEL", stale)
-    with caplog.at_level(logging.WARNING, logger="engines.select"):
-        with open_engine("onnxruntime") as engine:
-            assert engine.model_path == DEFAULT_MODEL and engine.manifest.precision == "fp32"
+    with caplog.at_level(logging.WARNING, logger="engines.select"), open_engine("onnxruntime") as engine:
+        assert engine.model_path == DEFAULT_MODEL and engine.manifest.precision == "fp32"
     assert "not quantized from" in caplog.text
 
 
@@ -134,17 +131,7 @@ def test_the_shipped_int8_graph_follows_fp32_on_a_validation_persons_real_crops(
 
     crops = face_crops([clip("WolfgangLanger_Pexels.mp4")], Manifest.load(manifest_path_for(DEFAULT_MODEL)).input_size,
                        count=300, models_dir=str(MODELS))
-    assert len(crops) > 50
-    with OnnxRuntimeEngine(DEFAULT_MODEL) as fp32, OnnxRuntimeEngine(DEFAULT_CPU_MODEL) as int8:
-        _, reference = fp32.infer(crops[:, None])
-        _, intensity = int8.infer(crops[:, None])
-    difference = np.abs(intensity - reference)
-    assert difference.mean() < MEAN_ABS_TOLERANCE and difference.max() < MAX_ABS_TOLERANCE, \
-        (difference.mean(), difference.max())
-    moving = reference.std(0) > 0.05
-    r = [np.corrcoef(intensity[:, j], reference[:, j])[0, 1] for j in np.flatnonzero(moving)]
-    assert len(r) >= 5 and np.mean(r) > MIN_TRACE_R, r
-    assert difference.max() > 0 and DEFAULT_CPU_MODEL.stat().st_size < 0.6 * DEFAULT_MODEL.stat().st_size
+    assert_int8_follows_fp32(DEFAULT_CPU_MODEL, DEFAULT_MODEL, crops)
 
 
 @shipped_int8

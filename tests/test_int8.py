@@ -36,8 +36,14 @@ def test_int8_follows_fp32_on_another_persons_real_crops(quantized):
     assert manifest.precision == "int8" and manifest.build["calibration_crops"] > 50
     assert manifest.checkpoint_sha256 == Manifest.load(manifest_path_for(DEFAULT_MODEL)).checkpoint_sha256
     crops = face_crops([clip("d3.mp4")], manifest.input_size, count=400, models_dir=str(MODELS))
+    assert_int8_follows_fp32(quantized, DEFAULT_MODEL, crops)
+
+
+def assert_int8_follows_fp32(int8_graph, fp32_graph, crops: np.ndarray) -> None:
+    """The INT8 graph's intensities on real crops stay within the tolerances of the FP32 graph's,
+    and it is real quantization, not a copy of the FP32 graph (outputs differ, file is smaller)."""
     assert len(crops) > 50
-    with OnnxRuntimeEngine(DEFAULT_MODEL) as fp32, OnnxRuntimeEngine(quantized) as int8:
+    with OnnxRuntimeEngine(fp32_graph) as fp32, OnnxRuntimeEngine(int8_graph) as int8:
         _, reference = fp32.infer(crops[:, None])
         _, intensity = int8.infer(crops[:, None])
     difference = np.abs(intensity - reference)
@@ -46,8 +52,7 @@ def test_int8_follows_fp32_on_another_persons_real_crops(quantized):
     moving = reference.std(0) > 0.05
     r = [np.corrcoef(intensity[:, j], reference[:, j])[0, 1] for j in np.flatnonzero(moving)]
     assert len(r) >= 5 and np.mean(r) > MIN_TRACE_R, r
-    # Real quantization, not a copy of the FP32 graph: the outputs differ, and the file is smaller.
-    assert difference.max() > 0 and quantized.stat().st_size < 0.6 * DEFAULT_MODEL.stat().st_size
+    assert difference.max() > 0 and int8_graph.stat().st_size < 0.6 * fp32_graph.stat().st_size
 
 
 @needs_shared
