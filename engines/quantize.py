@@ -42,9 +42,11 @@ def face_crops(videos: list[Path], size: int, count: int = CALIBRATION_CROPS, mo
     options = AnalyzerOptions()
     detector = YuNetDetector(model_files.resolve(model_files.YUNET, models_dir), frame_width=options.detect_width)
     aligner = Aligner(size)
-    per_video = max(1, -(-count // max(len(videos), 1)))
     crops: list[np.ndarray] = []
-    for video in videos:
+    for done, video in enumerate(videos):
+        # An equal share of what is still missing: a short or face-less clip's shortfall is
+        # made up by the clips after it.
+        per_video = max(1, -(-(count - len(crops)) // (len(videos) - done)))
         source = VideoFileSource(video)
         stride = max(1, source.frame_count // (2 * per_video)) if source.frame_count else 1
         # Sampled frames lie far apart, so each one is a detection frame (a track would not carry over).

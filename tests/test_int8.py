@@ -104,3 +104,11 @@ def test_build_engine_int8_without_videos_is_one_line(tmp_path):
     _one_line_error(missing, 2, "nope.mp4")
     assert not list(out.glob("*.onnx"))  # checked before any graph is built
     _one_line_error(run_cli("build-engine", "--calibration", str(tmp_path), "--out", str(tmp_path)), 2, "--precision int8")
+
+
+@needs_shared
+def test_calibration_crops_make_up_a_face_less_clips_share():
+    from engines.quantize import face_crops
+
+    crops = face_crops([clip("no_face.mp4"), clip("d0.mp4")], 96, count=60, models_dir=str(MODELS))
+    assert crops.shape == (60, 96, 96)  # all from d0.mp4: an equal share would have stopped at 30
