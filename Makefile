@@ -39,7 +39,6 @@ bench-full: install-dev
 
 train: install-dev
 	$(BIN)/auvid train --config trainer/configs/default.yaml
-	$(BIN)/auvid train --config trainer/configs/finetune.yaml
 
 clean:
 	rm -rf $(VENV) out cache runs .pytest_cache

@@ -1,8 +1,8 @@
 """Probe for issue #11: what ONNX Runtime static INT8 (QDQ) buys the shipped graph on this CPU.
 
-``python -m benchmarks.int8_probe [--model FP32.onnx]`` quantizes ``auvid-default.onnx`` or the given
-graph (``engines.quantize``: weights int8 per channel, activations uint8, calibrated on 512
-training-group crops from the trainer's crop cache), then
+``python -m benchmarks.int8_probe [--model FP32.onnx] [--int8 INT8.onnx]`` quantizes ``auvid-default.onnx``
+or the given graph (``engines.quantize``: weights int8 per channel, activations uint8, calibrated on
+512 training-group crops from the trainer's crop cache), or takes the INT8 graph given, then
 runs fp32 and int8 on every validation-group crop: model-only faces/s (1 thread, batch 8, 3 s)
 and within-clip / pooled PCC against the teacher, plus the largest int8-fp32 difference. A
 measurement to size a bigger model against the speed bar, not a shipped path; nothing is written
@@ -19,7 +19,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def main(model: str | None = None) -> None:
+def main(model: str | None = None, int8: str | None = None) -> None:
     import onnxruntime as ort
 
     from auvid.stages.align import downsize
@@ -29,19 +29,20 @@ def main(model: str | None = None) -> None:
     from trainer.config import load_config
     from trainer.metrics import pcc, summarize_traces, trace_report
 
-    config = load_config(REPO / "trainer" / "configs" / "finetune.yaml")
+    config = load_config(REPO / "trainer" / "configs" / "default.yaml")
     config["data"]["fer"] = False
     data = datasets.build(config, REPO)
     fp32 = Path(model) if model else REPO / "auvid" / "models" / "default" / "auvid-default.onnx"
     name, size = "pixels", Manifest.load(manifest_path_for(fp32)).input_size
-    rng = np.random.default_rng(0)
-    calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], size)
-    folder = Path(tempfile.mkdtemp(prefix="auvid-int8-"))
-    quantize_int8(fp32, folder / "int8.onnx", calibration, calibration_note="512 train-group crops")
+    if int8 is None:  # quantize here, on training crops from the trainer's cache
+        rng = np.random.default_rng(0)
+        calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], size)
+        int8 = Path(tempfile.mkdtemp(prefix="auvid-int8-")) / "int8.onnx"
+        quantize_int8(fp32, int8, calibration, calibration_note="512 train-group crops")
     crops = downsize(data.val.crops, size).astype(np.float32)[:, None]
     aus = list(data.val.intensity_aus)
     reference = None
-    for path in (fp32, folder / "int8.onnx"):
+    for path in (fp32, Path(int8)):
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -65,4 +66,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="an FP32 ONNX with its manifest (default: the shipped model)")
-    main(parser.parse_args().model)
+    parser.add_argument("--int8", help="an INT8 graph of that model to measure instead of quantizing one here "
+                        "(the shipped auvid-default.int8.onnx, say)")
+    args = parser.parse_args()
+    main(args.model, args.int8)

@@ -91,7 +91,7 @@ def test_people_section(report: dict) -> list[str]:
 
 def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] | None = None, minutes: float | None = None,
                afar: Path | None = None, test_people: Path | None = None, comparison: Path | None = None,
-               comparison_command: str = "", chosen: str = "", base_note: str = "") -> Path:
+               comparison_command: str = "", chosen: str = "", base_note: str = "", afar_note: str = "") -> Path:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = json.loads(state["train_config"])
     metrics = json.loads(state["metrics"])
@@ -211,6 +211,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
                   "| AU | F1 | positives | frames |", "|---|---|---|---|"]
         for au, values in report["occurrence"].items():
             lines.append(f"| {au} | {_fmt(values['f1'])} | {values['positives']} | {values['frames']} |")
+        mean_f1 = sum(v["f1"] for v in report["occurrence"].values()) / len(report["occurrence"])
+        lines += ["", f"Mean F1 over these {len(report['occurrence'])} AUs: {_fmt(mean_f1)}."
+                  + (f" {afar_note}" if afar_note else "")]
     lines += ["", "## Licence terms inherited",
               "- The labels are outputs of OpenFace 2.0.6, whose licence allows academic, non-commercial research use only;",
               "  several training clips carry the same terms (OpenFace samples), and FER2013 is for research use.",
@@ -239,6 +242,7 @@ if __name__ == "__main__":
     parser.add_argument("--comparison-command", default="", help="the command that wrote --comparison")
     parser.add_argument("--chosen", default="", help="the configuration of --comparison that was shipped")
     parser.add_argument("--base-note", default="", help="a paragraph on what the run started from")
+    parser.add_argument("--afar-note", default="", help="a paragraph after the AFAR table (other models' figures)")
     args = parser.parse_args()
     print(write_card(args.checkpoint, args.out, args.command, args.ablation, args.minutes, args.afar, args.test_people,
-                     args.comparison, args.comparison_command, args.chosen, args.base_note))
+                     args.comparison, args.comparison_command, args.chosen, args.base_note, args.afar_note))

@@ -35,7 +35,7 @@ def extract(checkpoint: str, out: str) -> None:
     from trainer.loop import resize_crops
 
     torch.set_num_threads(2)
-    config = load_config("trainer/configs/finetune.yaml")
+    config = load_config("trainer/configs/default.yaml")
     config["data"]["fer"] = False  # still images have no clip to centre on
     data = datasets.build(config, Path("."))
     model = load_checkpoint(checkpoint)[0].eval()

@@ -18,7 +18,7 @@ FIGURES = ("mean_within_pcc", "mean_per_clip_r", "mean_pcc", "mean_ccc", "mean_f
 
 def main(checkpoints: list[str]) -> None:
     torch.set_num_threads(2)
-    data = datasets.build(load_config("trainer/configs/finetune.yaml"), Path.cwd())
+    data = datasets.build(load_config("trainer/configs/default.yaml"), Path.cwd())
     for checkpoint in checkpoints:
         model = load_checkpoint(checkpoint)[0]
         pixels = resize_crops(data.val.crops, model.config.input_size)
