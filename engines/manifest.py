@@ -95,6 +95,25 @@ class Manifest:
 
 
 
+INT8_SUFFIX = ".int8.onnx"
+
+
+def int8_path_for(model_path: str | Path) -> Path:
+    """Where the INT8 graph quantized from an FP32 graph lives: ``m.onnx`` -> ``m.int8.onnx``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + INT8_SUFFIX)
+
+
+def checkpoint_path_for(model_path: str | Path) -> Path:
+    """The torch checkpoint a graph was exported from: ``m.onnx`` and ``m.int8.onnx`` -> ``m.pt``."""
+    model_path = Path(model_path)
+    if model_path.suffix == ".pt":
+        return model_path
+    name = model_path.name
+    stem = name[: -len(INT8_SUFFIX)] if name.endswith(INT8_SUFFIX) else model_path.stem
+    return model_path.with_name(stem + ".pt")
+
+
 def manifest_path_for(model_path: str | Path) -> Path:
     model_path = Path(model_path)
     return model_path.with_suffix(".json")

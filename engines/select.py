@@ -12,14 +12,14 @@ from pathlib import Path
 
 from auvid.errors import ModelError
 from engines.base import Engine
-from engines.manifest import Manifest, manifest_path_for
+from engines.manifest import Manifest, checkpoint_path_for, int8_path_for, manifest_path_for
 from engines.matching import Platform, Wanted, choose
 
 log = logging.getLogger(__name__)
 
 PACKAGE_MODELS = Path(__file__).resolve().parent.parent / "auvid" / "models"
 DEFAULT_MODEL = PACKAGE_MODELS / "default" / "auvid-default.onnx"  # FP32: the TensorRT and CUDA source
-DEFAULT_CPU_MODEL = PACKAGE_MODELS / "default" / "auvid-default.int8.onnx"  # its INT8 graph, for CPUs
+DEFAULT_CPU_MODEL = int8_path_for(DEFAULT_MODEL)  # its INT8 graph, for CPUs
 DEFAULT_CHECKPOINT = PACKAGE_MODELS / "default" / "auvid-default.pt"
 ENGINES_DIR = Path(__file__).resolve().parent  # `auvid build-engine`'s default --out
 
@@ -117,19 +117,22 @@ def default_onnx_model() -> Path:
     """The shipped model as ONNX Runtime runs it: the INT8 graph on a CPU, where the quantized
     network is what keeps the speed bar, and the FP32 graph where ONNX Runtime has CUDA (INT8
     QDQ graphs gain nothing there and lose a little accuracy)."""
-    int8 = shipped_int8_graph()
+    return _default_choice(shipped_int8_graph())
+
+
+def _default_choice(int8: Path | None) -> Path:
     return int8 if int8 is not None and not onnxruntime_has_cuda() else DEFAULT_MODEL
 
 
 def _open_default_onnx(threads: int | None) -> Engine:
-    """The shipped model on ONNX Runtime: FP32 where CUDA starts, else the INT8 graph (if shipped)."""
+    """The shipped model on ONNX Runtime as :func:`default_onnx_model` chooses it, falling back to
+    the INT8 graph on the CPU where onnxruntime-gpu is installed but no GPU starts."""
     from engines.onnxrt import OnnxRuntimeEngine
 
     int8 = shipped_int8_graph()
-    if int8 is not None and not onnxruntime_has_cuda():
-        return OnnxRuntimeEngine(int8, threads=threads).activate()
-    engine = OnnxRuntimeEngine(DEFAULT_MODEL, threads=threads).activate()
-    if int8 is not None and engine.provider != "CUDAExecutionProvider":  # onnxruntime-gpu without a GPU
+    chosen = _default_choice(int8)
+    engine = OnnxRuntimeEngine(chosen, threads=threads).activate()
+    if chosen != int8 and int8 is not None and engine.provider != "CUDAExecutionProvider":
         engine.deactivate()
         engine = OnnxRuntimeEngine(int8, providers=["CPUExecutionProvider"], threads=threads).activate()
     return engine
@@ -158,7 +161,7 @@ def open_engine(backend: str = "auto", model: str | Path | None = None, threads:
     if backend == "torch":
         from engines.torch_backend import TorchEngine
 
-        checkpoint = model_path if model_path.suffix == ".pt" else model_path.with_suffix(".pt")
+        checkpoint = checkpoint_path_for(model_path)
         if not checkpoint.is_file():
             raise ModelError(f"the torch backend needs a checkpoint (.pt); {checkpoint} does not exist")
         return TorchEngine(checkpoint).activate()

@@ -112,3 +112,15 @@ def test_calibration_crops_make_up_a_face_less_clips_share():
 
     crops = face_crops([clip("no_face.mp4"), clip("d0.mp4")], 96, count=60, models_dir=str(MODELS))
     assert crops.shape == (60, 96, 96)  # all from d0.mp4: an equal share would have stopped at 30
+
+
+def test_int8_graph_names_pair_with_their_fp32_graph_and_checkpoint(tmp_path):
+    """One owner of the naming: build-engine writes m.int8.onnx beside m.onnx, and eval and the
+    torch backend find m.pt from either graph, also for a model name holding dots."""
+    from engines.manifest import checkpoint_path_for, int8_path_for
+
+    fp32 = tmp_path / "run.v2.onnx"
+    assert int8_path_for(fp32) == tmp_path / "run.v2.int8.onnx"
+    assert checkpoint_path_for(int8_path_for(fp32)) == tmp_path / "run.v2.pt"
+    assert checkpoint_path_for(fp32) == tmp_path / "run.v2.pt"
+    assert checkpoint_path_for(tmp_path / "run.v2.pt") == tmp_path / "run.v2.pt"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from engines.manifest import int8_path_for, manifest_path_for
 from trainer.checkpoint import file_sha256
 
 
@@ -97,7 +98,7 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
     metrics = json.loads(state["metrics"])
     data = json.loads(state["data"])
     history = json.loads(state["history"])
-    int8_manifest = checkpoint.with_name(checkpoint.stem + ".int8.json")
+    int8_manifest = manifest_path_for(int8_path_for(checkpoint.with_suffix(".onnx")))
     int8_note = (json.loads(int8_manifest.read_text())["build"].get("calibration") or "calibrated on face crops"
                  ) if int8_manifest.is_file() else None
     lines = [

@@ -30,7 +30,7 @@ def training_clip_videos(data_root: Path, count: int = CALIBRATION_CLIPS) -> lis
     """Videos of ``count`` training-group people (one clip each, the people spread evenly over
     the sorted list), each with teacher-confirmed faces, so no calibration share is wasted on a
     face-less clip and no person counts twice."""
-    from auvid.commands.heldout import MIN_TEACHER_CONFIDENCE, _video_for
+    from auvid.commands.heldout import MIN_TEACHER_CONFIDENCE, video_for
     from trainer.data.openface_csv import read_openface_csv
     from trainer.data.people import GROUPS, clips_of, person_of, read_people
 
@@ -40,7 +40,7 @@ def training_clip_videos(data_root: Path, count: int = CALIBRATION_CLIPS) -> lis
     for clip in sorted(people):
         person = person_of(clip, people)
         labels = data_root / "labels" / "openface" / f"{clip}.static.csv"
-        video = _video_for(data_root, clip)
+        video = video_for(data_root, clip)
         if clip in held_out or person in first_clip or video is None or not labels.is_file():
             continue
         if read_openface_csv(labels).valid(MIN_TEACHER_CONFIDENCE).sum() >= 25:
@@ -59,7 +59,7 @@ def ship(checkpoint: Path, data_root: Path, target_dir: Path, models_dir: str | 
     graph ONNX Runtime cannot quantize) leaves the previous default whole, never a new FP32
     graph beside an old INT8 one."""
     from engines.export import export_onnx
-    from engines.manifest import Manifest, manifest_path_for
+    from engines.manifest import Manifest, int8_path_for, manifest_path_for
     from engines.quantize import face_crops, quantize_int8
 
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def ship(checkpoint: Path, data_root: Path, target_dir: Path, models_dir: str | 
                            models_dir=models_dir or str(data_root / "models"))
         names = [f"videos/{video.name}" for video in videos]  # relative to the data root: no machine's paths
         note = f"{len(crops)} crops from {len(videos)} training-group people's clips of the shared data"
-        int8 = quantize_int8(fp32, scratch / "auvid-default.int8.onnx", crops, "auvid-default", note, names)
+        int8 = quantize_int8(fp32, int8_path_for(fp32), crops, "auvid-default", note, names)
         written = []
         for made in (pt, fp32, manifest_path_for(fp32), int8, manifest_path_for(int8)):
             written.append(Path(shutil.move(made, target_dir / made.name)))

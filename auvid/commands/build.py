@@ -100,10 +100,10 @@ def build_int8(fp32: Path, out_dir: Path, stem: str, videos: list[Path], force: 
                models_dir: str | None = None) -> tuple[Path, bool]:
     """The INT8 graph beside the FP32 one. Kept when it was quantized from this FP32 graph and
     ``videos`` is empty or names the clips it was calibrated on; otherwise (re)built from ``videos``."""
-    from engines.manifest import Manifest
+    from engines.manifest import Manifest, int8_path_for
     from engines.quantize import face_crops, quantize_int8
 
-    target = out_dir / f"{stem}.int8.onnx"
+    target = int8_path_for(out_dir / f"{stem}.onnx")
     source = Manifest.for_model(fp32, "onnxruntime", "ONNX Runtime")
     named = sorted(str(v.resolve()) for v in videos)
     if not force and target.is_file():

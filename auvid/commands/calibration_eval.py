@@ -110,7 +110,7 @@ def reference_figures(uncalibrated, static: dict, intensity_aus: list[str]) -> d
 def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
     """(uncalibrated, calibrated) :class:`~auvid.commands.heldout.HeldoutTraces` vs the dynamic labels, and
     the teacher's static output (raw, calibrated) by (clip, frame)."""
-    from auvid.commands.heldout import _video_for, clip_traces
+    from auvid.commands.heldout import video_for, clip_traces
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.io.sources import VideoFileSource
     from trainer.data.people import person_of, read_people
@@ -125,7 +125,7 @@ def calibration_traces(engine, clips: list[str], data_root: Path, options=None):
     static: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
     gaps: dict[str, float] = {}
     for clip in clips:
-        video = _video_for(data_root, clip)
+        video = video_for(data_root, clip)
         labels = data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
         if video is None or not labels.is_file():
             log.warning("%s: no video or no dynamic labels; skipped", clip)
@@ -214,7 +214,7 @@ def search_settings(engine, group: str, data_root: Path, candidates: list) -> li
     """How the shipped settings were chosen: each clip of ``group`` runs once through the runtime
     path, then every candidate :class:`~auvid.stages.calibrate.CalibrationSettings` calibrates the same
     results; mean pooled PCC, within-clip PCC and F1 vs the dynamic labels for each."""
-    from auvid.commands.heldout import _video_for, clip_traces, group_clips, heldout_report
+    from auvid.commands.heldout import video_for, clip_traces, group_clips, heldout_report
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.io.sources import VideoFileSource
     from trainer.data.people import person_of, read_people
@@ -223,7 +223,7 @@ def search_settings(engine, group: str, data_root: Path, candidates: list) -> li
     people = read_people(data_root)
     runs = []
     for clip in group_clips(group, data_root, None):
-        video, labels = _video_for(data_root, clip), data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
+        video, labels = video_for(data_root, clip), data_root / "labels" / "openface" / f"{clip}.dynamic.csv"
         if video is None or not labels.is_file():
             continue
         results = [replace(r, image=None) for r in Analyzer(options, engine=engine).run(VideoFileSource(video))]

@@ -17,7 +17,7 @@ AFAR_AUS = ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU1
 
 def _engine_and_checkpoint(model: str | None, backend: str):
     """The engine to evaluate, and what its checkpoint (if beside it) says it was trained on."""
-    from engines.manifest import Manifest, manifest_path_for
+    from engines.manifest import Manifest, checkpoint_path_for, manifest_path_for
     from engines.select import DEFAULT_MODEL, open_engine
 
     model_path = Path(model) if model else DEFAULT_MODEL
@@ -25,9 +25,7 @@ def _engine_and_checkpoint(model: str | None, backend: str):
         raise InputError(f"{model_path}: no such model")
     # No --model: the default as `auvid process` runs it (its INT8 graph on a CPU, where shipped).
     engine = open_engine("torch" if model_path.suffix == ".pt" and backend == "auto" else backend, model)
-    # The checkpoint beside the graph (an INT8 graph's is its FP32 graph's: m.int8.onnx -> m.pt).
-    checkpoint = model_path if model_path.suffix == ".pt" else \
-        model_path.with_name(model_path.name.split(".")[0] + ".pt")
+    checkpoint = checkpoint_path_for(model_path)  # an INT8 graph's is its FP32 graph's
     model_data = None
     if checkpoint.is_file():
         import torch

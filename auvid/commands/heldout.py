@@ -38,7 +38,8 @@ class HeldoutTraces:
         return len(self.frame)
 
 
-def _video_for(data_root: Path, clip: str) -> Path | None:
+def video_for(data_root: Path, clip: str) -> Path | None:
+    """The shared video of ``clip`` (any container), or None where it is missing."""
     return next(iter(sorted((data_root / "videos").glob(f"{clip}.*"))), None)
 
 
@@ -80,7 +81,7 @@ def heldout_traces(engine, clips: list[str], data_root: Path, teacher: str = "st
                                                 "probability", "teacher_intensity", "teacher_occurrence")}
     labelled = 0
     for clip in clips:
-        video = _video_for(data_root, clip)
+        video = video_for(data_root, clip)
         labels = data_root / "labels" / "openface" / f"{clip}.{teacher}.csv"
         if video is None or not labels.is_file():
             log.warning("%s: no video or no %s labels; skipped", clip, teacher)
