@@ -37,12 +37,17 @@ def main(model: str | None = None, int8: str | None = None) -> None:
     if int8 is None:  # quantize here, on training crops from the trainer's cache
         rng = np.random.default_rng(0)
         calibration = downsize(data.train.crops[rng.choice(len(data.train), 512, replace=False)], size)
-        int8 = Path(tempfile.mkdtemp(prefix="auvid-int8-")) / "int8.onnx"
-        quantize_int8(fp32, int8, calibration, calibration_note="512 train-group crops")
+        int8_path = Path(tempfile.mkdtemp(prefix="auvid-int8-")) / "int8.onnx"
+        quantize_int8(fp32, int8_path, calibration, calibration_note="512 train-group crops")
+    else:
+        int8_path = Path(int8)
+        source = Manifest.load(manifest_path_for(int8_path)).build.get("source_sha256")
+        if source != Manifest.load(manifest_path_for(fp32)).model_sha256:
+            raise SystemExit(f"{int8_path.name} was not quantized from {fp32.name}: name its FP32 graph with --model")
     crops = downsize(data.val.crops, size).astype(np.float32)[:, None]
     aus = list(data.val.intensity_aus)
     reference = None
-    for path in (fp32, Path(int8)):
+    for path in (fp32, int8_path):
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

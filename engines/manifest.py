@@ -93,8 +93,6 @@ class Manifest:
         return path
 
 
-
-
 INT8_SUFFIX = ".int8.onnx"
 
 

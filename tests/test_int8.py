@@ -115,8 +115,9 @@ def test_calibration_crops_make_up_a_face_less_clips_share():
 
 
 def test_int8_graph_names_pair_with_their_fp32_graph_and_checkpoint(tmp_path):
-    """One owner of the naming: build-engine writes m.int8.onnx beside m.onnx, and eval and the
-    torch backend find m.pt from either graph, also for a model name holding dots."""
+    """One owner of the naming: trainer.ship writes m.int8.onnx beside m.onnx (build-engine
+    beside its m.fp32.onnx), and eval and the torch backend find m.pt from either graph, also for a
+    model name holding dots."""
     from engines.manifest import checkpoint_path_for, int8_path_for
 
     fp32 = tmp_path / "run.v2.onnx"

@@ -212,9 +212,9 @@ def write_card(checkpoint: Path, out: Path, command: str, ablation: list[Path] |
                   "| AU | F1 | positives | frames |", "|---|---|---|---|"]
         for au, values in report["occurrence"].items():
             lines.append(f"| {au} | {_fmt(values['f1'])} | {values['positives']} | {values['frames']} |")
-        mean_f1 = sum(v["f1"] for v in report["occurrence"].values()) / len(report["occurrence"])
-        lines += ["", f"Mean F1 over these {len(report['occurrence'])} AUs: {_fmt(mean_f1)}."
-                  + (f" {afar_note}" if afar_note else "")]
+        f1s = [v["f1"] for v in report["occurrence"].values() if not math.isnan(v["f1"])]
+        if f1s:  # an AU without positives or predictions has no F1 and is left out of the mean
+            lines += ["", f"Mean F1 over {len(f1s)} AUs: {_fmt(sum(f1s) / len(f1s))}." + (f" {afar_note}" if afar_note else "")]
     lines += ["", "## Licence terms inherited",
               "- The labels are outputs of OpenFace 2.0.6, whose licence allows academic, non-commercial research use only;",
               "  several training clips carry the same terms (OpenFace samples), and FER2013 is for research use.",

@@ -6,20 +6,20 @@ imitates OpenFace's *static* (per-frame) output; this stage turns it into the ca
 
 The method, chosen by measurement against OpenFace's dynamic output on the validation people of
 ``trainer/data/splits.yaml`` (``python -m auvid.commands.calibration_eval`` reruns the search; mean over
-AUs of pooled PCC / within-clip PCC / occurrence F1, re-run for the shipped model; uncalibrated
-0.435 / 0.570 / 0.437):
+AUs of pooled PCC / within-clip PCC / occurrence F1, re-run for the shipped width-1.5 model;
+uncalibrated 0.449 / 0.578 / 0.448):
 
 - For each face id, the baseline of an AU is the ``BASELINE_PERCENTILE``-th percentile of that
   AU's trace over the face's frames; the calibrated intensity is ``max(0, value - baseline)``,
   clipped to the 0-5 scale. Of the 10th-90th, the 60th (near the person's median, as OpenFace
-  normalises by a running median of the person's appearance) scored best: 0.627 / 0.600 / 0.483.
+  normalises by a running median of the person's appearance) scored best: 0.637 / 0.605 / 0.498.
 - AU04, AU06, AU07, AU10, AU12 and AU14 pass through unchanged: for those OpenFace's "dynamic"
   output *is* its static output (PCC 1.00 on every validation clip), so it removes no baseline
-  from them; calibrating all 17 AUs scored 0.504 / 0.565 at the 60th percentile.
+  from them; calibrating all 17 AUs scored 0.513 / 0.569 at the 60th percentile.
 - Occurrence follows the calibrated intensity: a calibrated AU occurs when its calibrated
-  intensity reads above zero (``>= OCCURRENCE_MIN`` = 0.01, the CSV's resolution): F1 0.483,
-  vs 0.489 / 0.457 / 0.382 for thresholds 0.1 / 0.25 / 0.5 (0.1 scored 0.009 lower with the
-  previous model: a difference of that size flips between models, so the rule stays at 0.01). A pass-through AU and AU28 (no
+  intensity reads above zero (``>= OCCURRENCE_MIN`` = 0.01, the CSV's resolution): F1 0.498,
+  vs 0.502 / 0.460 / 0.392 for thresholds 0.1 / 0.25 / 0.5 (0.1 scored 0.009 lower with an
+  earlier model: a difference of that size flips between models, so the rule stays at 0.01). A pass-through AU and AU28 (no
   intensity) keep the model's rule, probability >= 0.5.
 
 Offline (``auvid process``) the baseline comes from the whole track of a face id, as OpenFace's
@@ -31,7 +31,7 @@ Live, the baseline is a running estimate from the frames seen so far, weighted i
 uncalibrated output and the estimate is complete after ``SETTLE_SECONDS`` of visible face.
 Rows written before that carry ``calibrated: false`` in the JSONL. After 3 s the live output is
 within 0.006 of the offline one (mean |difference| per clip, median over the validation clips that
-settled, worst 0.083: ``auvid eval --calibrate --split validation``).
+settled, worst 0.095: ``auvid eval --calibrate --split validation``).
 
 Both use one histogram per face and AU (bins of ``BIN_WIDTH``), so memory stays bounded on a
 camera that runs for hours, and a live estimate that has seen the whole clip equals the offline one.
