@@ -30,7 +30,7 @@ def to_fp16(model):
     Nothing in this graph needs an FP32 island: 0-255 pixels are exact in FP16, batch norms are
     folded into the convolutions, and there is no softmax, log or large reduction; the one
     sensitive spot would be the sigmoid's input, whose FP16 range (+-65504) is ample. Measured:
-    at most ~1e-3 from the FP32 model on real faces (tests/test_engines.py)."""
+    at most ~1e-3 from the FP32 model on real faces (tests/engines/test_engines.py)."""
     import numpy as np
 
     onnx = import_onnx()

@@ -77,7 +77,7 @@ def test_build_engine_without_torch_writes_both_onnx_models_then_one_line(tmp_pa
         assert manifest.mirror_averaged is True
     assert "ms at batch 1" in result.stdout and "ms at batch 8" in result.stdout
     if tensorrt_available()[0]:
-        pytest.skip("TensorRT and a GPU are here: the engine step ran (tests/test_gpu.py checks it)")
+        pytest.skip("TensorRT and a GPU are here: the engine step ran (tests/engines/test_gpu.py checks it)")
     assert result.returncode == 4
     line = _one_line(result)
     assert line.startswith("auvid: error: the TensorRT step needs an NVIDIA GPU") and "auvid[tensorrt]" in line
@@ -114,7 +114,7 @@ def test_no_mirror_from_the_shipped_checkpoint_without_torch_names_the_train_ext
 @needs_shared
 def test_process_with_the_tensorrt_backend_and_no_tensorrt_is_one_line(tmp_path):
     if tensorrt_available()[0]:
-        pytest.skip("TensorRT and a GPU are here: tests/test_gpu.py runs this backend")
+        pytest.skip("TensorRT and a GPU are here: tests/engines/test_gpu.py runs this backend")
     env = _without(tmp_path, "torch")
     out = tmp_path / "a.csv"
     result = run_cli("process", str(clip("single_face.mp4")), "--out", str(out), "--backend", "tensorrt", env=env)

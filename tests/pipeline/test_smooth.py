@@ -1,6 +1,6 @@
 """The One-Euro filter (Casiez et al., 2012) and the per-face smoother, as properties a trace
 needs: still when the face is still, quick on an onset, driven by real time, one memory per face.
-Pure unit tests: no shared data needed (real traces: tests/test_cli_options.py)."""
+Pure unit tests: no shared data needed (real traces: tests/cli/test_cli_options.py)."""
 import numpy as np
 import pytest
 

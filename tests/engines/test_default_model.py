@@ -18,7 +18,7 @@ from engines.select import (
     open_engine,
 )
 from tests.conftest import MODELS, SHARED, clip, needs_shared, run_cli
-from tests.test_int8 import assert_int8_follows_fp32
+from tests.engines.test_int8 import assert_int8_follows_fp32
 
 shipped_int8 = pytest.mark.skipif(not DEFAULT_CPU_MODEL.is_file(), reason="no INT8 default graph is shipped")
 

@@ -61,7 +61,7 @@ def test_the_engine_is_strongly_typed_and_its_layers_run_in_fp16(built):
 @needs_shared
 def test_batch_1_odd_profile_max_and_above_it_match_onnxruntime(built, faces):
     """FP16 against the FP32 graph on ONNX Runtime: probabilities within 0.02, intensities (0-5)
-    within 0.05, the FP16 tolerance tests/test_engines.py holds the FP16 ONNX to."""
+    within 0.05, the FP16 tolerance tests/engines/test_engines.py holds the FP16 ONNX to."""
     from engines.onnxrt import OnnxRuntimeEngine
     from engines.tensorrt_backend import TensorRTEngine
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, needs_shared, run_cli
+from tests.conftest import REPO, SHARED, needs_shared, run_cli
 
 pytestmark = needs_shared
-PUBLISHED = Path(__file__).resolve().parent.parent / "auvid" / "models" / "default"
+PUBLISHED = REPO / "auvid" / "models" / "default"
 MEAN_SLACK = 0.01
 AU_SLACK = 0.04
 F1_AU_SLACK = 0.08

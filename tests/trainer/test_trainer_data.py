@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import LABELS, MODELS, SHARED, clip, needs_shared
+from tests.conftest import LABELS, MODELS, REPO, SHARED, clip, needs_shared
 from trainer.data.crops import video_crops
 from trainer.data.people import person_of, read_people
 from trainer.data.manifest import manifest_crops, read_manifest
@@ -130,17 +130,17 @@ def test_config_overrides_read_lists_and_reject_unknown_keys():
         load_config(None, ["train.epoch=2"])
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parent.parent / "trainer" / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "trainer" / "configs").glob("*.yaml")))
 def test_every_shipped_config_loads_and_its_fine_tuning_chain_fits(name):
     """A config a user is told to run must at least parse; the EmotioNet -> BP4D chain in their
     comments needs the same network shape on both sides."""
     from trainer.config import load_config
     from trainer.model import ModelConfig
 
-    config = load_config(Path(__file__).parent.parent / "trainer" / "configs" / name, [])
+    config = load_config(REPO / "trainer" / "configs" / name, [])
     ModelConfig(**config["model"])
     if name == "emotionet_pretrain.yaml":
-        bp4d = load_config(Path(__file__).parent.parent / "trainer" / "configs" / "bp4d_fold1.yaml", [])
+        bp4d = load_config(REPO / "trainer" / "configs" / "bp4d_fold1.yaml", [])
         assert {k: config["model"][k] for k in ("backbone", "width", "feature_dim", "input_size")} == \
             {k: bp4d["model"][k] for k in ("backbone", "width", "feature_dim", "input_size")}
 
