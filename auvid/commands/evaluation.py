@@ -48,8 +48,10 @@ def heldout_metrics(engine, group: str, data_root: Path, model_data: dict | None
     return report
 
 
-def afar_metrics(engine, data_root: Path) -> dict:
-    """F1 per shared AU on AFAR's 18 human-coded frames (our detector and aligner on each)."""
+def afar_decisions(engine, data_root: Path) -> dict:
+    """The model's occurrence decisions (probability >= 0.5) and AFAR's human codes on the 18
+    human-coded frames (our detector and aligner on each), per shared AU: what F1 and paired
+    model comparisons (``auvid.commands.afar_compare``) are computed from."""
     import csv
 
     import cv2
@@ -57,7 +59,6 @@ def afar_metrics(engine, data_root: Path) -> dict:
     from auvid.io import model_files
     from auvid.stages.align import Aligner
     from auvid.stages.detect import YuNetDetector
-    from trainer.metrics import f1
 
     afar = data_root / "afar"
     rows = list(csv.DictReader(open(afar / "labels.csv")))
@@ -78,15 +79,24 @@ def afar_metrics(engine, data_root: Path) -> dict:
     if not crops:
         raise InputError("no face found in any AFAR frame")
     prob, _ = engine.infer(np.stack(crops)[:, None].astype(np.float32))
-    report = {}
+    predicted, reference = {}, {}
     for au in AFAR_AUS:
         column = next((c for c in rows[0] if c.upper() in (au, au.replace("AU0", "AU"))), None)
         if column is None or au not in engine.occurrence_aus:
             continue
-        reference = np.array([int(float(r[column])) for r in labels])
-        predicted = prob[:, engine.occurrence_aus.index(au)] >= 0.5
-        report[au] = {"f1": f1(predicted, reference == 1), "positives": int(reference.sum()), "frames": len(reference)}
-    return {"occurrence": report, "frames": len(crops), "missed": missed}
+        reference[au] = np.array([int(float(r[column])) == 1 for r in labels])
+        predicted[au] = prob[:, engine.occurrence_aus.index(au)] >= 0.5
+    return {"images": [r["image"] for r in labels], "predicted": predicted, "reference": reference, "missed": missed}
+
+
+def afar_metrics(engine, data_root: Path) -> dict:
+    """F1 per shared AU on AFAR's 18 human-coded frames."""
+    from trainer.metrics import f1
+
+    decisions = afar_decisions(engine, data_root)
+    report = {au: {"f1": f1(decisions["predicted"][au], reference), "positives": int(reference.sum()),
+                   "frames": len(reference)} for au, reference in decisions["reference"].items()}
+    return {"occurrence": report, "frames": len(decisions["images"]), "missed": decisions["missed"]}
 
 
 def run_eval(model, data: str, data_root: str, split: str, json_out, backend, calibrate: bool = False) -> dict:
