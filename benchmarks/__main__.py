@@ -15,11 +15,16 @@ import click
 @click.option("--corpus", is_flag=True, help="Corpus throughput instead (sequential, --workers 2, Ray; memory over 100 files).")
 @click.option("--compare-model", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Another model (.onnx): user-timed fps and live p99 of both, alternating, in this run.")
-def cli(quick, out, video, repeats, corpus, compare_model):
+@click.option("--gpu", is_flag=True, help="GPU figures: every backend's model throughput, and --backend torch on CUDA vs the CPU default.")
+def cli(quick, out, video, repeats, corpus, compare_model, gpu):
     if corpus:
         from benchmarks.corpus import main as corpus_main
 
         sys.exit(corpus_main(quick=quick, out=out))
+    if gpu:
+        from benchmarks.gpu import main as gpu_main
+
+        sys.exit(gpu_main(out=out, video=video, repeats=repeats or 3))
     from benchmarks.run import main
 
     sys.exit(main(quick=quick, out=out, video=video, repeats=repeats, compare_model=compare_model))

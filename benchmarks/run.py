@@ -70,9 +70,12 @@ def model_throughput(batches=(1, 8, 32), seconds: float = 2.0) -> dict:
 
         engines["torch-eager-fp32 (baseline)"] = torch_eager
         if torch.cuda.is_available():
-            engines["torch-cuda-fp32"] = lambda: TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=False)
-            engines["torch-cuda-fp16-graph"] = lambda: TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=True,
-                                                                   cuda_graph_batch=32)
+            engines["torch-cuda-fp32-eager"] = lambda: TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=False,
+                                                                   cuda_graph_batches=())
+            engines["torch-cuda-fp16-eager"] = lambda: TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=True,
+                                                                   cuda_graph_batches=())
+            # what `auvid process --backend torch` runs on a GPU: graphs at 1, 8, 32 (128 in chunks)
+            engines["torch-cuda-fp16-graphs"] = lambda: TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=True)
     except ImportError:
         pass
     from engines.tensorrt_backend import tensorrt_available
@@ -107,7 +110,7 @@ def model_throughput(batches=(1, 8, 32), seconds: float = 2.0) -> dict:
     return results
 
 
-def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
+def offline(video: Path, tracking: bool, max_frames: int | None, backend: str = "onnxruntime") -> dict:
     """One run of the offline pipeline (what `auvid process` does, sinks included)."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.io.sinks import CsvSink
@@ -115,7 +118,7 @@ def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
     from auvid.utils.stats import StageTimes
 
     load_start = time.perf_counter()
-    analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", tracking=tracking, models_dir=str(MODELS_DIR)))
+    analyzer = Analyzer(AnalyzerOptions(backend=backend, tracking=tracking, models_dir=str(MODELS_DIR)))
     load = time.perf_counter() - load_start
     out = Path("/tmp") / f"auvid-bench-{os.getpid()}.csv"
     sink = CsvSink(out, analyzer.intensity_aus, analyzer.occurrence_aus)
@@ -140,13 +143,13 @@ def offline(video: Path, tracking: bool, max_frames: int | None) -> dict:
             "stages_ms": times.table(), "full_detections": analyzer.tracker.full_detections}
 
 
-def live(video: Path, max_frames: int | None, model: str | None = None) -> dict:
+def live(video: Path, max_frames: int | None, model: str | None = None, backend: str = "onnxruntime") -> dict:
     """Camera-to-trace latency with the clip replayed at its own rate, batch 1 (`auvid live`)."""
     from auvid.pipeline import Analyzer, AnalyzerOptions
     from auvid.io.sources import LatestFrame, RealtimeReplay, VideoFileSource
     from auvid.utils.stats import StageTimes, percentiles
 
-    analyzer = Analyzer(AnalyzerOptions(backend="onnxruntime", models_dir=str(MODELS_DIR), model=model))
+    analyzer = Analyzer(AnalyzerOptions(backend=backend, models_dir=str(MODELS_DIR), model=model))
     source = LatestFrame(RealtimeReplay(VideoFileSource(video, max_frames=max_frames)))
     latencies, times = [], StageTimes()
     for result in analyzer.run(source, batch_frames=1, threaded=False):
@@ -173,12 +176,20 @@ def peak_rss_of_cli(video: Path, max_frames: int | None) -> dict:
     return {"peak_rss_mb": rss_kb / 1024, "wall_s_including_startup": wall}
 
 
-def user_timed(video: Path, model: str | None, max_frames: int | None) -> float:
+def auvid_command() -> list[str]:
+    """The installed `auvid` script beside this interpreter, else ``python -m auvid.cli`` (a
+    checkout run without installing it, as on a lent GPU machine)."""
+    script = Path(sys.executable).parent / "auvid"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "auvid.cli"]
+
+
+def user_timed(video: Path, model: str | None, max_frames: int | None, backend: str | None = None) -> float:
     """Frames per second of `auvid process` as a user times it: the whole command in its own
     process, start-up and model load included."""
     out = Path("/tmp") / f"auvid-bench-user-{os.getpid()}.csv"
-    command = [str(Path(sys.executable).parent / "auvid"), "process", str(video), "--out", str(out), "--quiet"]
+    command = [*auvid_command(), "process", str(video), "--out", str(out), "--quiet"]
     command += ["--model", model] if model else []
+    command += ["--backend", backend] if backend else []
     command += ["--max-frames", str(max_frames)] if max_frames else []
     start = time.perf_counter()
     subprocess.run(command, check=True, env=dict(os.environ, AUVID_MODELS_DIR=str(MODELS_DIR)), cwd=REPO,

@@ -1,6 +1,7 @@
 """GPU paths: the TensorRT engine built, inspected, chosen, refused and run (batch 1, an odd
 size, the profile max and above it), compared with ONNX Runtime on real faces, and
-`auvid process --backend tensorrt` end to end; torch CUDA FP16 with a CUDA graph. Every test
+`auvid process --backend tensorrt` end to end; torch CUDA FP16 with its CUDA graphs, and
+`auvid process --backend torch` on CUDA end to end. Every test
 skips with its reason on a machine without an NVIDIA GPU (CI and the development machines)."""
 from __future__ import annotations
 
@@ -197,14 +198,45 @@ def test_process_with_the_tensorrt_backend_end_to_end(built, tmp_path):
     assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.01
 
 
-def test_torch_cuda_fp16_matches_fp32():
+def test_torch_cuda_graphs_in_fp16_match_eager_fp32():
+    """Graphs at batch 1, 8 and 32: a call of 3 is padded into the graph of 8, one of 45 runs as
+    32 + 13; each face's scores are those of eager FP32 within the FP16 tolerance, whatever rows
+    the padding holds from the call before."""
     torch = pytest.importorskip("torch", reason="torch is not installed (auvid[train])")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
     from engines.torch_backend import TorchEngine
 
-    x = np.random.default_rng(0).uniform(0, 255, (8, 1, 96, 96)).astype(np.float32)
-    with TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=False) as fp32, \
-            TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=True, cuda_graph_batch=8) as fp16:
-        a, b = fp32.infer(x), fp16.infer(x)
-    assert np.abs(a[1] - b[1]).max() < 0.05 and np.abs(a[0] - b[0]).max() < 0.02
+    x = np.random.default_rng(0).uniform(0, 255, (45, 1, 96, 96)).astype(np.float32)
+    with TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=False, cuda_graph_batches=()) as fp32, \
+            TorchEngine(DEFAULT_CHECKPOINT, device="cuda", half=True) as fp16:
+        assert "CUDA graphs at batch 1, 8, 32" in fp16.description and "graph" not in fp32.description
+        expected = fp32.infer(x)
+        for n in (8, 3, 45, 1, 3):
+            got = fp16.infer(x[:n])
+            assert got[0].shape == (n, expected[0].shape[1]) and got[1].shape == (n, expected[1].shape[1])
+            assert np.abs(got[1] - expected[1][:n]).max() < 0.05 and np.abs(got[0] - expected[0][:n]).max() < 0.02, n
+        assert np.array_equal(fp16.infer(x[:3].astype(np.uint8))[1], fp16.infer(x[:3].astype(np.uint8))[1])
+
+
+@needs_shared
+def test_process_with_the_torch_cuda_backend_end_to_end(tmp_path):
+    """`auvid process --backend torch` on a GPU runs the checkpoint in CUDA FP16: its traces match
+    the FP32 graph on ONNX Runtime within the FP16 tolerance."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (auvid[train])")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU on this machine")
+    tables, outputs = {}, {}
+    for backend in ("torch", "onnxruntime"):
+        out = tmp_path / f"{backend}.csv"
+        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend,
+                         "--model", str(DEFAULT_CHECKPOINT.with_suffix(".onnx")))
+        assert result.returncode == 0, result.stderr
+        tables[backend], outputs[backend] = read_csv(out), result.stdout + result.stderr
+    assert "cuda, fp16" in outputs["torch"], outputs["torch"]
+    a, b = tables["torch"], tables["onnxruntime"]
+    assert len(a) == len(b) == 78
+    columns = [c for c in a.columns if c.endswith("_r")]
+    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() <= 0.06
+    occurrence = [c for c in a.columns if c.endswith("_c")]
+    assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.01
