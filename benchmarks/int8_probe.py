@@ -41,8 +41,7 @@ def main(model: str | None = None, int8: str | None = None) -> None:
         quantize_int8(fp32, int8_path, calibration, calibration_note="512 train-group crops")
     else:
         int8_path = Path(int8)
-        source = Manifest.load(manifest_path_for(int8_path)).build.get("source_sha256")
-        if source != Manifest.load(manifest_path_for(fp32)).model_sha256:
+        if not Manifest.load(manifest_path_for(int8_path)).quantized_from(Manifest.load(manifest_path_for(fp32))):
             raise SystemExit(f"{int8_path.name} was not quantized from {fp32.name}: name its FP32 graph with --model")
     crops = downsize(data.val.crops, size).astype(np.float32)[:, None]
     aus = list(data.val.intensity_aus)

@@ -77,6 +77,11 @@ class Manifest:
         manifest.verify_file(manifest_file)
         return manifest
 
+    def quantized_from(self, source: "Manifest") -> bool:
+        """Whether this is an INT8 graph quantized from ``source``'s graph (its build records the
+        FP32 graph's sha256): what keeps a stale INT8 graph from standing in for a new model."""
+        return self.precision == "int8" and self.build.get("source_sha256") == source.model_sha256
+
     def model_path(self, manifest_path: str | Path) -> Path:
         return Path(manifest_path).parent / self.model_file
 

@@ -106,7 +106,7 @@ def shipped_int8_graph() -> Path | None:
     except ModelError as exc:
         log.warning("not using %s: %s", DEFAULT_CPU_MODEL.name, exc)
         return None
-    if int8.precision != "int8" or int8.build.get("source_sha256") != fp32.model_sha256:
+    if not int8.quantized_from(fp32):
         log.warning("not using %s: it was not quantized from %s (re-run `python -m trainer.ship`); running FP32",
                     DEFAULT_CPU_MODEL.name, DEFAULT_MODEL.name)
         return None

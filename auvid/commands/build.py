@@ -109,8 +109,7 @@ def build_int8(fp32: Path, out_dir: Path, stem: str, videos: list[Path], force: 
     if not force and target.is_file():
         try:
             kept = Manifest.for_model(target, "onnxruntime", "ONNX Runtime")
-            if (kept.precision == "int8" and kept.build.get("source_sha256") == source.model_sha256
-                    and (not named or sorted(kept.build.get("calibration_videos", [])) == named)):
+            if kept.quantized_from(source) and (not named or sorted(kept.build.get("calibration_videos", [])) == named):
                 return target, True
         except ModelError:
             pass
