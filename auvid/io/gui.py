@@ -37,8 +37,12 @@ X_LIBRARY_PREFIXES = ("libxcb", "libX", "libxkb")  # the libraries whose mix-up 
 def import_av() -> ModuleType:
     """PyAV, imported after OpenCV so that OpenCV's X libraries are the ones loaded (see above)."""
     import cv2  # noqa: F401  (order matters: before av)
-    import av
 
+    try:
+        import av
+    except ImportError as exc:  # a required dependency: the install is broken, say how to mend it
+        raise InputError(f"PyAV cannot be imported ({exc}); it reads every video: "
+                         "pip install 'av>=12' (or reinstall auvid)") from None
     return av
 
 

@@ -48,7 +48,8 @@ def _without(tmp_path: Path, *blocked: str) -> dict:
     site = tmp_path / "site-block"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(textwrap.dedent(BLOCKER.format(blocked=set(blocked))))
-    env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    kept = [part for part in os.environ.get("PYTHONPATH", "").split(os.pathsep) if part]  # e.g. a --target install
+    env = {"PYTHONPATH": os.pathsep.join([str(site), str(REPO), *kept])}
     probe = subprocess.run([sys.executable, "-c", f"import {blocked[0]}"], capture_output=True, text=True,
                            env={**os.environ, **env}, cwd=REPO)
     assert probe.returncode != 0 and "No module named" in probe.stderr, "the import block is not in effect"
@@ -132,3 +133,15 @@ def test_process_auto_without_torch_runs_on_onnx_runtime(tmp_path):
     result = run_cli("process", str(clip("single_face.mp4")), "--out", str(out), "--quiet", env=env)
     assert result.returncode == 0, result.stderr
     assert len(out.read_text().splitlines()) == 73  # header + 72 frames
+
+
+@needs_shared
+def test_process_without_pyav_is_one_line_naming_the_package(tmp_path):
+    """PyAV is a required dependency; a broken install still gets one line, not a traceback."""
+    env = _without(tmp_path, "av")
+    out = tmp_path / "a.csv"
+    result = run_cli("process", str(clip("single_face.mp4")), "--out", str(out), env=env)
+    assert result.returncode == 2
+    line = _one_line(result)
+    assert "PyAV" in line and "pip install" in line
+    assert not out.exists()
