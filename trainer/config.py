@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "max_steps_per_epoch": None,
         "threads": None,
         "amp": True,
-        "augment": True,
+        "augment": True,  # True, False, or "strong" (adds resolution, gamma and noise: trainer/augment.py)
         "init_from": None,
     },
 }
@@ -78,6 +78,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             raise ConfigError(f"override {item!r} is not key=value (e.g. train.epochs=2)")
         key, raw = item.split("=", 1)
         _set(config, key.strip(), _parse_value(raw))
+    if config["train"]["augment"] not in (True, False, "strong"):
+        raise ConfigError(f"train.augment: {config['train']['augment']!r} is not true, false or strong")
     return config
 
 

@@ -235,13 +235,13 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
                 continue
             x = train_pixels[idx].to(device).float()
             if settings["augment"]:
-                x = augment(x, generator)
+                x = augment(x, generator, strong=settings["augment"] == "strong")
             xu = None
             if co_reg and unlabelled_pixels is not None:
                 u_idx = torch.randint(len(unlabelled_pixels), (settings["unlabelled_batch_size"],), generator=generator)
                 xu = unlabelled_pixels[u_idx].to(device).float()
                 if settings["augment"]:
-                    xu = augment(xu, generator)
+                    xu = augment(xu, generator, strong=settings["augment"] == "strong")
             with torch.autocast("cuda", enabled=use_amp):
                 out_u = None
                 if distributed and xu is not None:
