@@ -47,6 +47,29 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
                           timeout=timeout, env=full_env, cwd=REPO)
 
 
+def traces_by_backend(tmp_path: Path, models: dict[str, str], env: dict | None = None) -> dict:
+    """`auvid process` on d0.mp4 (78 frames) once per backend, ``{backend: model}``; each CSV as a
+    table, and each run's printed output under ``"output"``."""
+    tables, outputs = {}, {}
+    for backend, model in models.items():
+        out = tmp_path / f"{backend}.csv"
+        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend, "--model", model,
+                         env=env)
+        assert result.returncode == 0, result.stderr
+        tables[backend], outputs[backend] = read_csv(out), result.stdout + result.stderr
+    return {**tables, "output": outputs}
+
+
+def assert_same_traces(a, b, intensity_tolerance: float, occurrence_disagreement: float) -> None:
+    """Two runs' CSVs row for row: every intensity within ``intensity_tolerance`` (0-5 scale), and
+    occurrence decisions differing on less than ``occurrence_disagreement`` of the cells."""
+    assert len(a) == len(b) == 78
+    columns = [c for c in a.columns if c.endswith("_r")]
+    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() <= intensity_tolerance
+    occurrence = [c for c in a.columns if c.endswith("_c")]
+    assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < occurrence_disagreement
+
+
 def read_csv(path: Path):
     import pandas as pd
 

@@ -15,7 +15,7 @@ from auvid.errors import ModelError
 from engines.manifest import manifest_path_for
 from engines.select import DEFAULT_CHECKPOINT
 from engines.tensorrt_backend import tensorrt_available
-from tests.conftest import clip, needs_shared, read_csv, run_cli
+from tests.conftest import assert_same_traces, needs_shared, run_cli, traces_by_backend
 
 pytestmark = pytest.mark.gpu
 trt_ok, trt_why = tensorrt_available()
@@ -183,19 +183,9 @@ def test_auto_chooses_the_engine_beside_the_model(built):
 @needs_trt
 @needs_shared
 def test_process_with_the_tensorrt_backend_end_to_end(built, tmp_path):
-    tables = {}
-    for backend in ("tensorrt", "onnxruntime"):
-        out = tmp_path / f"{backend}.csv"
-        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend,
-                         "--model", str(built["fp32"]), "--quiet")
-        assert result.returncode == 0, result.stderr
-        tables[backend] = read_csv(out)
-    a, b = tables["tensorrt"], tables["onnxruntime"]
-    assert len(a) == len(b) == 78
-    columns = [c for c in a.columns if c.endswith("_r")]
-    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() <= 0.06
-    occurrence = [c for c in a.columns if c.endswith("_c")]
-    assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.01
+    fp32 = str(built["fp32"])
+    tables = traces_by_backend(tmp_path, {"tensorrt": fp32, "onnxruntime": fp32})
+    assert_same_traces(tables["tensorrt"], tables["onnxruntime"], 0.06, 0.01)
 
 
 def test_torch_cuda_graphs_in_fp16_match_eager_fp32():
@@ -226,17 +216,7 @@ def test_process_with_the_torch_cuda_backend_end_to_end(tmp_path):
     torch = pytest.importorskip("torch", reason="torch is not installed (auvid[train])")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU on this machine")
-    tables, outputs = {}, {}
-    for backend in ("torch", "onnxruntime"):
-        out = tmp_path / f"{backend}.csv"
-        result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend,
-                         "--model", str(DEFAULT_CHECKPOINT.with_suffix(".onnx")))
-        assert result.returncode == 0, result.stderr
-        tables[backend], outputs[backend] = read_csv(out), result.stdout + result.stderr
-    assert "cuda, fp16" in outputs["torch"], outputs["torch"]
-    a, b = tables["torch"], tables["onnxruntime"]
-    assert len(a) == len(b) == 78
-    columns = [c for c in a.columns if c.endswith("_r")]
-    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() <= 0.06
-    occurrence = [c for c in a.columns if c.endswith("_c")]
-    assert (a[occurrence].to_numpy() != b[occurrence].to_numpy()).mean() < 0.01
+    model = str(DEFAULT_CHECKPOINT.with_suffix(".onnx"))
+    tables = traces_by_backend(tmp_path, {"torch": model, "onnxruntime": model})
+    assert "cuda, fp16" in tables["output"]["torch"], tables["output"]["torch"]
+    assert_same_traces(tables["torch"], tables["onnxruntime"], 0.06, 0.01)
