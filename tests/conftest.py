@@ -47,17 +47,17 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
                           timeout=timeout, env=full_env, cwd=REPO)
 
 
-def traces_by_backend(tmp_path: Path, models: dict[str, str], env: dict | None = None) -> dict:
-    """`auvid process` on d0.mp4 (78 frames) once per backend, ``{backend: model}``; each CSV as a
-    table, and each run's printed output under ``"output"``."""
+def traces_by_backend(tmp_path: Path, models: dict[str, str], env: dict | None = None) -> tuple[dict, dict]:
+    """`auvid process` on d0.mp4 (78 frames) once per backend, ``{backend: model}``: each CSV as a
+    table, and each run's printed output (unwrapped: COLUMNS=200)."""
     tables, outputs = {}, {}
     for backend, model in models.items():
         out = tmp_path / f"{backend}.csv"
         result = run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--backend", backend, "--model", model,
-                         env=env)
+                         env={"COLUMNS": "200", **(env or {})})
         assert result.returncode == 0, result.stderr
         tables[backend], outputs[backend] = read_csv(out), result.stdout + result.stderr
-    return {**tables, "output": outputs}
+    return tables, outputs
 
 
 def assert_same_traces(a, b, intensity_tolerance: float, occurrence_disagreement: float) -> None:

@@ -78,8 +78,9 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
             raise ConfigError(f"override {item!r} is not key=value (e.g. train.epochs=2)")
         key, raw = item.split("=", 1)
         _set(config, key.strip(), _parse_value(raw))
-    if config["train"]["augment"] not in (True, False, "strong"):
-        raise ConfigError(f"train.augment: {config['train']['augment']!r} is not true, false or strong")
+    augment = config["train"]["augment"]
+    if not (isinstance(augment, bool) or augment == "strong"):  # 1 == True: a number is refused too
+        raise ConfigError(f"train.augment: {augment!r} is not true, false or strong")
     return config
 
 

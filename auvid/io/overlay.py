@@ -87,7 +87,9 @@ class OverlaySink:
     """Writes the analysed video (H.264 via PyAV where available, else MPEG-4) frame by frame."""
 
     def __init__(self, path: str | Path, fps: float, intensity_aus: list[str]) -> None:
-        import av
+        from auvid.io.gui import import_av
+
+        av = import_av()
 
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial" + (self.path.suffix or ".mp4"))

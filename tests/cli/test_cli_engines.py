@@ -79,7 +79,7 @@ def test_torch_and_onnxruntime_give_the_same_traces(tmp_path):
     run it in FP16): intensities agree to the CSV's last digit (0.01; values ~1e-6 apart round
     apart at ties) and occurrence decisions on >99.5%."""
     models = {"torch": "auvid/models/default/auvid-default.pt", "onnxruntime": "auvid/models/default/auvid-default.onnx"}
-    tables = traces_by_backend(tmp_path, models, env={"CUDA_VISIBLE_DEVICES": ""})
+    tables, _ = traces_by_backend(tmp_path, models, env={"CUDA_VISIBLE_DEVICES": ""})
     assert_same_traces(tables["torch"], tables["onnxruntime"], 0.0101, 0.005)
 
 

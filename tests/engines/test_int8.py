@@ -127,11 +127,13 @@ def test_int8_graph_names_pair_with_their_fp32_graph_and_checkpoint(tmp_path):
     assert checkpoint_path_for(tmp_path / "run.v2.pt") == tmp_path / "run.v2.pt"
 
 
+@needs_shared
 def test_an_int8_graph_is_quantized_from_its_own_fp32_graph_only(quantized):
     """``Manifest.quantized_from``, the one check select, build-engine and int8_probe share."""
+    from dataclasses import replace
+
     int8 = Manifest.load(manifest_path_for(quantized))
     fp32 = Manifest.load(manifest_path_for(DEFAULT_MODEL))
     assert int8.quantized_from(fp32)
-    other = Manifest(**{**fp32.__dict__, "model_sha256": "0" * 64})
-    assert not int8.quantized_from(other)  # a newer FP32 graph: the INT8 one is stale
-    assert not fp32.quantized_from(fp32)  # an FP32 graph is not an INT8 one, whatever it records
+    assert not int8.quantized_from(replace(fp32, model_sha256="0" * 64))  # a newer FP32 graph: stale
+    assert not replace(int8, precision="fp32").quantized_from(fp32)  # records the source, is not INT8

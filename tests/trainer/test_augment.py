@@ -52,5 +52,6 @@ def test_strong_set_changes_every_face_reproducibly(faces):
 
 def test_augment_setting_is_checked():
     assert load_config(None, ["train.augment=strong"])["train"]["augment"] == "strong"
-    with pytest.raises(ConfigError, match="train.augment"):
-        load_config(None, ["train.augment=strng"])
+    for wrong in ("strng", "1"):
+        with pytest.raises(ConfigError, match="train.augment"):
+            load_config(None, [f"train.augment={wrong}"])
