@@ -98,8 +98,8 @@ def render(results: dict) -> str:
               f"default; timed as a user runs it on this {frames}-frame clip it is "
               f"x{results['user_timed_ratio_torch_cuda_over_onnxruntime']:.2f}: its start-up (importing torch, starting "
               f"CUDA, capturing the graphs; {start_up:.1f} s, the difference of the two timings, not timed apart) is "
-              "longer than the whole clip takes on the CPU. Use `--backend torch` on a GPU for long videos and "
-              "corpora; the CPU default stays the right choice for short clips. User-timed fps: medians of "
+              "longer than the whole clip takes on the CPU. Use `--backend torch` on a GPU for long videos (a "
+              "corpus run on a GPU was not measured); the CPU default stays the right choice for short clips. User-timed fps: medians of "
               f"{results['repeats']} alternating runs [min-max]; in-process: 2 runs; live: one run of "
               f"{results.get('live_frames', 300)} frames replayed at the clip's 30 fps."]
     return "\n".join(lines) + "\n"

@@ -47,6 +47,17 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subpro
                           timeout=timeout, env=full_env, cwd=REPO)
 
 
+def use_pycuda_buffers(monkeypatch) -> None:
+    """Make engines.cuda_buffers take its pycuda fallback, as where cuda-python is not installed."""
+    from auvid.errors import ModelError
+    from engines import cuda_buffers
+
+    def no_cuda_python():
+        raise ModelError(cuda_buffers.CUDA_PYTHON_MISSING)
+
+    monkeypatch.setattr(cuda_buffers, "import_cudart", no_cuda_python)
+
+
 def traces_by_backend(tmp_path: Path, models: dict[str, str], env: dict | None = None) -> tuple[dict, dict]:
     """`auvid process` on d0.mp4 (78 frames) once per backend, ``{backend: model}``: each CSV as a
     table, and each run's printed output (unwrapped: COLUMNS=200)."""

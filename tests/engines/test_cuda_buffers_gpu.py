@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from auvid.errors import ModelError
-from engines import cuda_buffers
 from engines.cuda_buffers import CudaBuffers, cuda_device
+from tests.conftest import use_pycuda_buffers
 
 pytestmark = pytest.mark.gpu
 
@@ -30,11 +30,7 @@ needs_gpu = pytest.mark.skipif(no_gpu is not None, reason=f"no usable NVIDIA GPU
 def buffers(request, monkeypatch):
     if request.param == "pycuda":
         pytest.importorskip("pycuda", reason="pycuda is not installed (optional; cuda-python is the default)")
-
-        def no_cuda_python():
-            raise ModelError(cuda_buffers.CUDA_PYTHON_MISSING)
-
-        monkeypatch.setattr(cuda_buffers, "import_cudart", no_cuda_python)
+        use_pycuda_buffers(monkeypatch)
     made = CudaBuffers()
     assert made.kind == request.param
     yield made

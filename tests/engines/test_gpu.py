@@ -15,7 +15,7 @@ from auvid.errors import ModelError
 from engines.manifest import manifest_path_for
 from engines.select import DEFAULT_CHECKPOINT
 from engines.tensorrt_backend import tensorrt_available
-from tests.conftest import assert_same_traces, needs_shared, run_cli, traces_by_backend
+from tests.conftest import assert_same_traces, needs_shared, run_cli, traces_by_backend, use_pycuda_buffers
 
 pytestmark = pytest.mark.gpu
 trt_ok, trt_why = tensorrt_available()
@@ -127,14 +127,10 @@ def test_the_pycuda_path_shares_the_engines_context(built, faces, monkeypatch):
     """pycuda only through autoprimaryctx: with pycuda.autoinit the stream and buffers lived in
     another context than the engine ('invalid resource handle')."""
     pytest.importorskip("pycuda", reason="pycuda is not installed (optional; cuda-python is the default)")
-    import engines.cuda_buffers as cuda_buffers
     from engines.onnxrt import OnnxRuntimeEngine
     from engines.tensorrt_backend import TensorRTEngine
 
-    def no_cuda_python():
-        raise ModelError(cuda_buffers.CUDA_PYTHON_MISSING)
-
-    monkeypatch.setattr(cuda_buffers, "import_cudart", no_cuda_python)
+    use_pycuda_buffers(monkeypatch)
     pixels = _tiled(faces, 5)
     with TensorRTEngine(built["engine"]) as engine, OnnxRuntimeEngine(built["fp32"]) as reference:
         assert "buffers via pycuda" in engine.description
