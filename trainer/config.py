@@ -30,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
         # aus (DISFA), labels (EmotioNet label files)}; see trainer/data/protocols.py.
         "protocol": None,
     },
-    "model": {"backbone": "mobileface", "width": 1.0, "feature_dim": 256, "dropout": 0.1, "input_size": 96},
+    "model": {"backbone": "mobileface", "width": 1.0, "feature_dim": 256, "dropout": 0.1, "input_size": 96,
+              "reference": "none"},  # none, or clip_median: the clip's median face as a second channel
     "train": {
         "epochs": 6,
         "batch_size": 64,
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
         "max_steps_per_epoch": None,
         "threads": None,
         "amp": True,
+        "reference_dropout": 0.15,  # with model.reference: frames shown the population reference instead
         "augment": True,  # True, False, or "strong" (adds resolution, gamma and noise: trainer/augment.py)
         "init_from": None,
     },
@@ -81,6 +83,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     augment = config["train"]["augment"]
     if not (isinstance(augment, bool) or augment == "strong"):  # 1 == True: a number is refused too
         raise ConfigError(f"train.augment: {augment!r} is not true, false or strong")
+    from trainer.reference import REFERENCE_KINDS
+
+    if config["model"]["reference"] not in REFERENCE_KINDS:
+        raise ConfigError(f"model.reference: {config['model']['reference']!r} is not one of {', '.join(REFERENCE_KINDS)}")
     return config
 
 

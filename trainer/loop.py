@@ -20,6 +20,7 @@ from trainer.data.crops import CropSet
 from trainer.metrics import intensity_report, occurrence_report, summarize, summarize_traces, trace_report
 from trainer.sampling import clip_grouped_order, is_video_frame
 from trainer.model import InferenceModel, ModelConfig, TwoViewAUModel
+from trainer.reference import clip_references, drop_references, with_reference
 from trainer.relations import adjacency, normalized_adjacency
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,9 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
 
     data = build(config, base)
     # The model's AU set is its labelled data's: OpenFace's for the teacher, a benchmark's own.
+    reference = config["model"]["reference"]
     model_config = ModelConfig(**{k: config["model"][k] for k in ("backbone", "width", "feature_dim", "dropout", "input_size")},
+                               reference=reference, in_channels=1 if reference == "none" else 2,
                                occurrence_aus=tuple(data.train.occurrence_aus),
                                intensity_aus=tuple(data.train.intensity_aus))
     log.info("AUs: occurrence %s; intensity %s", " ".join(model_config.occurrence_aus),
@@ -166,6 +169,14 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     size = model_config.input_size
     train_pixels = resize_crops(data.train.crops, size)
     val_pixels = resize_crops(data.val.crops, size)
+    train_in_clip = is_video_frame(data.train.key)
+    references = reference_index = None
+    if reference != "none":
+        references, reference_index = clip_references(train_pixels, data.train.source, train_in_clip)
+        val_references, val_index = clip_references(val_pixels, data.val.source, is_video_frame(data.val.key),
+                                                     population=references[0])
+        val_pixels = with_reference(val_pixels, val_references, val_index)
+        log.info("reference input: %d training clip medians and the population median", len(references) - 1)
     unlabelled_pixels = (resize_crops(data.unlabelled.crops, size)
                          if data.unlabelled is not None and settings["use_unlabelled"] else None)
     occurrence = data.train.occurrence
@@ -177,7 +188,6 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     train_occurrence = torch.as_tensor(occurrence, dtype=torch.int8)
     train_intensity = torch.as_tensor(data.train.intensity)
     within = float(settings["lambda_within"])
-    train_in_clip = is_video_frame(data.train.key)
 
     steps_per_epoch = math.ceil(len(train_pixels) / settings["batch_size"])
     if settings["max_steps_per_epoch"]:
@@ -233,13 +243,20 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
             idx = order[rows][rank::world]
             if len(idx) < 2:
                 continue
-            x = train_pixels[idx].to(device).float()
+            x = train_pixels[idx]
+            if references is not None:
+                x = with_reference(x, references, drop_references(reference_index[idx], settings["reference_dropout"],
+                                                                  generator))
+            x = x.to(device).float()
             if settings["augment"]:
                 x = augment(x, generator, strong=settings["augment"] == "strong")
             xu = None
             if co_reg and unlabelled_pixels is not None:
                 u_idx = torch.randint(len(unlabelled_pixels), (settings["unlabelled_batch_size"],), generator=generator)
-                xu = unlabelled_pixels[u_idx].to(device).float()
+                xu = unlabelled_pixels[u_idx]
+                if references is not None:  # the pool has no clips: the population reference
+                    xu = with_reference(xu, references, torch.zeros(len(xu), dtype=torch.long))
+                xu = xu.to(device).float()
                 if settings["augment"]:
                     xu = augment(xu, generator, strong=settings["augment"] == "strong")
             with torch.autocast("cuda", enabled=use_amp):
@@ -303,6 +320,8 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         extra = {"train_config": json.dumps(config), "history": json.dumps(history), "epoch": epoch + 1,
                  "metrics": json.dumps(metrics), "data": json.dumps(data.description),
                  "au_weights": au_weight.cpu(), "adjacency_raw": torch.as_tensor(adjacency_matrix, dtype=torch.float32)}
+        if references is not None:  # a track too young for its own median is shown this at run time
+            extra["population_reference"] = references[0]
         save_checkpoint(out / "last.pt", model, extra)
         torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch + 1, "history": json.dumps(history),

@@ -27,6 +27,7 @@ class ModelConfig:
     dropout: float = 0.1
     input_size: int = 112
     in_channels: int = 1
+    reference: str = "none"  # trainer/reference.py: "clip_median" adds the track's median face as channel 2
     mean: float = 0.5  # on 0-1 pixel values, applied inside the model (and the exported graph)
     std: float = 0.25
     occurrence_aus: tuple[str, ...] = OCCURRENCE_AUS

@@ -1,5 +1,5 @@
 """The trainer's switches reach the loop: co-regularization, the unlabelled pool, augmentation and
-the clip-centred loss each change what is trained, on a tiny real run (two clips, 64 FER2013 faces, 4 steps)."""
+the clip-centred loss and the person reference input each change what is trained, on a tiny real run (two clips, 64 FER2013 faces, 4 steps)."""
 import json
 
 import pytest
@@ -27,7 +27,8 @@ def runs(tmp_path_factory):
                 # co-regularization off: no unlabelled batch is drawn, so augmentation of the
                 # labelled batch is the only difference left between these two
                 "no_co_regularization_no_augment": ["train.co_regularization=false", "train.augment=false"],
-                "within_clip": ["train.lambda_within=1.0", "train.clip_frames=4"]}
+                "within_clip": ["train.lambda_within=1.0", "train.clip_frames=4"],
+                "reference": ["model.reference=clip_median"]}
     threads = torch.get_num_threads()
     histories = {}
     try:
@@ -35,7 +36,7 @@ def runs(tmp_path_factory):
             config = load_config(None, common + extra + [f"out={folder / name}"])
             train(config, REPO, progress=False)
             metrics = json.loads((folder / name / "metrics.json").read_text())
-            histories[name] = metrics
+            histories[name] = metrics | {"out": folder / name}
     finally:
         torch.set_num_threads(threads)
     return histories
@@ -72,3 +73,22 @@ def test_within_clip_switch_trains_on_clip_runs_and_validation_reports_within_cl
     val = runs["baseline"]["final"]["val"]  # the held-out clip d12: issue #11's measure beside the pooled one
     assert -1 <= val["mean_within_pcc"] <= 1 and val["mean_within_pcc"] != 0
     assert val["mean_clip_mean_pcc"] == 0.0  # one held-out clip: its clip-mean predictor is a constant
+
+
+def test_reference_switch_trains_a_two_channel_model_that_reads_its_reference(runs, tmp_path):
+    """model.reference=clip_median: the checkpoint takes (face, reference) and keeps the population
+    reference for faces without a track history; the reference channel changes the output."""
+    import torch
+
+    from trainer.checkpoint import load_checkpoint
+
+    assert _losses(runs["reference"])["sup"] != _losses(runs["baseline"])["sup"]
+    model, state = load_checkpoint(runs["reference"]["out"] / "last.pt")
+    assert model.config.in_channels == 2 and model.config.reference == "clip_median"
+    population = state["population_reference"]
+    assert population.shape == (1, 64, 64) and population.dtype == torch.uint8 and 60 < population.float().mean() < 200
+    face = population.unsqueeze(0).float()
+    with torch.no_grad():
+        same = model(torch.cat([face, face], 1))[1]
+        other = model(torch.cat([face, torch.flip(face, dims=[2])], 1))[1]
+    assert not torch.allclose(same, other)
