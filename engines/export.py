@@ -44,6 +44,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
         raise ModelError(f"precision must be fp32 or fp16, not {precision!r}")
     checkpoint = Path(checkpoint)
     model, state = load_checkpoint(checkpoint)
+    if model.config.reference != "none":
+        raise ModelError(f"{checkpoint}: a model with a person reference input (model.reference="
+                         f"{model.config.reference}) is an experiment the runtime does not feed yet; score it "
+                         "with the trainer (its run's metrics.json)")
     runner = InferenceModel(model, mirror=mirror).eval()
     size = model.config.input_size
     example = torch.rand(2, 1, size, size) * 255

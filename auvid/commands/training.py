@@ -23,6 +23,11 @@ def run_train(config_path: str | None, overrides, resume: bool, export: bool) ->
     trainer_log.addHandler(handler)
     trainer_log.propagate = False  # the root handler would print every line a second time
     config = load_config(config_path or DEFAULT_CONFIG, overrides)
+    if export and config["model"]["reference"] != "none":
+        from auvid.errors import ConfigError
+
+        raise ConfigError("model.reference is an experiment the runtime does not feed yet: add --no-export "
+                          "(its scores are in the run's metrics.json)")
     base = Path.cwd()
     checkpoint = train(config, base, resume=resume)
     console.print(f"checkpoint: {checkpoint}")

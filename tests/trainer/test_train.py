@@ -109,6 +109,8 @@ def test_bad_config_is_one_line():
     assert result.returncode == 2 and "no such config file" in result.stderr
     result = run_cli("train", "--set", "train.nonsense=1")
     assert result.returncode == 2 and "unknown config key" in result.stderr
+    result = run_cli("train", "--set", "model.reference=clip_median")  # refused before any training
+    assert result.returncode == 2 and "--no-export" in result.stderr and "Traceback" not in result.stderr
 
 
 @needs_shared

@@ -92,3 +92,12 @@ def test_reference_switch_trains_a_two_channel_model_that_reads_its_reference(ru
         same = model(torch.cat([face, face], 1))[1]
         other = model(torch.cat([face, torch.flip(face, dims=[2])], 1))[1]
     assert not torch.allclose(same, other)
+
+
+def test_a_reference_model_is_not_exported_for_a_runtime_that_cannot_feed_it(runs, tmp_path):
+    from auvid.errors import ModelError
+    from engines.export import export_onnx
+
+    with pytest.raises(ModelError, match="runtime does not feed"):
+        export_onnx(runs["reference"]["out"] / "last.pt", tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())
