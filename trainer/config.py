@@ -83,6 +83,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     augment = config["train"]["augment"]
     if not (isinstance(augment, bool) or augment == "strong"):  # 1 == True: a number is refused too
         raise ConfigError(f"train.augment: {augment!r} is not true, false or strong")
+    teacher = config["data"]["teacher"]
+    if teacher not in ("static", "dynamic"):
+        raise ConfigError(f"data.teacher: {teacher!r} is not static or dynamic")
+    if teacher != "static" and config["data"]["fer"]:
+        raise ConfigError(f"data.teacher={teacher}: FER2013 has the static teacher's labels only; set data.fer=false")
     from trainer.reference import REFERENCE_KINDS
 
     if config["model"]["reference"] not in REFERENCE_KINDS:

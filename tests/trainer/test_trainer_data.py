@@ -41,6 +41,16 @@ def test_video_crops_pair_each_label_with_the_right_face(tmp_path):
     np.testing.assert_array_equal(crops.intensity, labels.intensity[rows])
     again = video_crops(clip("d0.mp4"), LABELS / "d0.static.csv", "d0", DETECTOR, tmp_path)  # from the cache
     np.testing.assert_array_equal(again.crops, crops.crops)
+    # the person-calibrated labels of the same clip, on the same crops, frame by frame
+    from trainer.data.shared import with_labels_of
+
+    dynamic = with_labels_of(crops, LABELS / "d0.dynamic.csv")
+    dynamic_labels = read_openface_csv(LABELS / "d0.dynamic.csv")
+    dynamic_row = {int(k): i for i, k in enumerate(dynamic_labels.keys)}
+    assert len(dynamic) == len(crops)  # OpenFace tracked every frame of d0 in both runs
+    np.testing.assert_array_equal(dynamic.crops, crops.crops)
+    np.testing.assert_array_equal(dynamic.intensity, dynamic_labels.intensity[[dynamic_row[int(k)] for k in dynamic.key]])
+    assert not np.array_equal(dynamic.intensity, crops.intensity)  # calibrated AUs differ from the static ones
 
 
 def _frames(name: str, count: int):
@@ -128,6 +138,11 @@ def test_config_overrides_read_lists_and_reject_unknown_keys():
     assert config["train"]["epochs"] == 2 and config["train"]["amp"] is False
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(None, ["train.epoch=2"])
+    assert load_config(None, ["data.teacher=dynamic", "data.fer=false"])["data"]["teacher"] == "dynamic"
+    with pytest.raises(ConfigError, match="static teacher's labels only"):
+        load_config(None, ["data.teacher=dynamic"])  # FER2013 would mix in static labels
+    with pytest.raises(ConfigError, match="data.teacher"):
+        load_config(None, ["data.teacher=calibrated"])
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "trainer" / "configs").glob("*.yaml")))

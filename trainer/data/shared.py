@@ -28,10 +28,29 @@ def labelled_clips(data_root: Path, teacher: str = "static") -> list[tuple[Path,
 
 
 def _video_job(args) -> CropSet:
-    video, csv_path, detector, cache, size, min_conf, every = args
+    video, csv_path, detector, cache, size, min_conf, every, teacher = args
     # videos/<clip>.* lies in the data root, whose people.csv names the clip's person
     people = read_people(video.parent.parent)
-    return video_crops(video, csv_path, person_of(video.stem, people), detector, cache, size, min_conf, every)
+    crops = video_crops(video, csv_path, person_of(video.stem, people), detector, cache, size, min_conf, every)
+    if teacher == "static":
+        return crops
+    return with_labels_of(crops, csv_path.with_name(csv_path.name.replace(".static.csv", f".{teacher}.csv")))
+
+
+def with_labels_of(crops: CropSet, labels_csv: Path) -> CropSet:
+    """The faces found with the static run's landmarks, labelled by another run of the teacher on
+    the same clip (``<clip>.dynamic.csv``: the person-calibrated output), frame by frame; a frame
+    that run did not track is dropped. The crops, the costly part, are the static set's cache."""
+    teacher = read_openface_csv(labels_csv)
+    valid = teacher.valid()
+    row_of = {int(float(k)): i for i, k in enumerate(teacher.keys) if valid[i]}
+    rows = [row_of.get(int(k), -1) for k in crops.key]
+    keep = np.array([r >= 0 for r in rows], bool)
+    found = np.array([r for r in rows if r >= 0], int)
+    kept = crops.subset(keep)
+    kept.intensity = teacher.intensity[found]
+    kept.occurrence = teacher.occurrence[found]
+    return kept
 
 
 def _image_job(args) -> CropSet:
@@ -42,8 +61,10 @@ def build_video_sets(data_root: Path, cache: Path, size: int = 112, teacher: str
                      min_confidence: float = 0.75, every: int = 1, workers: int = 2,
                      clips: list[str] | None = None) -> CropSet:
     detector = data_root / "models" / DETECTOR_NAME
-    jobs = [(v, c, detector, cache, size, min_confidence, every)
-            for v, c in labelled_clips(data_root, teacher) if clips is None or v.stem in clips]
+    # Faces are always found and cropped from the static run's landmarks (one crop cache); another
+    # teacher run only relabels them.
+    jobs = [(v, c, detector, cache, size, min_confidence, every, teacher)
+            for v, c in labelled_clips(data_root, "static") if clips is None or v.stem in clips]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         sets = list(pool.map(_video_job, jobs))
     return CropSet.concat(sets)
