@@ -7,6 +7,17 @@ did not help. Here the comparison is learned end to end from pixels. A face with
 (FER2013) or, at run time, a track too young for a median gets the population reference: the
 median of the training clips' medians. Training also shows that reference in place of the
 clip's for a fraction of frames (``train.reference_dropout``), so a young track is not unseen.
+
+Result on the validation people (all frames, mirror averaged, the clip's median as reference), at
+the shipped recipe (width 1.5, 6 epochs, candidate losses), seed 0 (``runs/w15ref-s0``) against
+the standard runs (``runs/w15-s0..2``): within-clip PCC 0.604 vs 0.607 (seeds 0.607 / 0.610 /
+0.604), pooled 0.691 vs 0.686, F1 0.692 vs 0.689, CCC 0.663 vs 0.649, MAE 0.279 vs 0.282. A tie on
+the measure it was built for (it trailed by 0.01-0.05 at every epoch before the last); seeds 1
+and 2 were not run. Trained on OpenFace's person-calibrated labels instead (``data.teacher=dynamic``,
+``data.fer=false``, ``runs/w15dynref-s0``) it scored pooled PCC 0.438 / within-clip 0.480 against
+those labels, where the static model with ``--calibrate``'s percentile rule scores 0.628-0.633 /
+0.600-0.603 on the same frames (three seeds): far behind. The runtime does not feed a reference,
+so export refuses such a checkpoint.
 """
 from __future__ import annotations
 
