@@ -30,9 +30,14 @@ def checkpoint_summary(path: Path, config: str = "trainer/configs/candidate.yaml
     from trainer.config import load_config
     from trainer.loop import evaluate, resize_crops
 
-    model = load_checkpoint(path)[0]
+    model, state = load_checkpoint(path)
     data = datasets.build(load_config(config), Path.cwd())
-    summary = evaluate(model, resize_crops(data.val.crops, model.config.input_size), data.val)["summary"]
+    pixels = resize_crops(data.val.crops, model.config.input_size)
+    if model.config.reference != "none":  # trainer/reference.py: the face beside its clip's median
+        from trainer.reference import with_clip_references
+
+        pixels = with_clip_references(pixels, data.val.source, data.val.key, state["population_reference"])
+    summary = evaluate(model, pixels, data.val)["summary"]
     return {"run": str(path), **{k: summary[k] for k in KEYS}}
 
 

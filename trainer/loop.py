@@ -20,7 +20,7 @@ from trainer.data.crops import CropSet
 from trainer.metrics import intensity_report, occurrence_report, summarize, summarize_traces, trace_report
 from trainer.sampling import clip_grouped_order, is_video_frame
 from trainer.model import InferenceModel, ModelConfig, TwoViewAUModel
-from trainer.reference import clip_references, drop_references, with_reference
+from trainer.reference import clip_references, drop_references, with_clip_references, with_reference
 from trainer.relations import adjacency, normalized_adjacency
 
 log = logging.getLogger(__name__)
@@ -173,9 +173,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
     references = reference_index = None
     if reference != "none":
         references, reference_index = clip_references(train_pixels, data.train.source, train_in_clip)
-        val_references, val_index = clip_references(val_pixels, data.val.source, is_video_frame(data.val.key),
-                                                     population=references[0])
-        val_pixels = with_reference(val_pixels, val_references, val_index)
+        val_pixels = with_clip_references(val_pixels, data.val.source, data.val.key, references[0])
         log.info("reference input: %d training clip medians and the population median", len(references) - 1)
     unlabelled_pixels = (resize_crops(data.unlabelled.crops, size)
                          if data.unlabelled is not None and settings["use_unlabelled"] else None)

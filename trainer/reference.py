@@ -58,6 +58,16 @@ def with_reference(pixels: torch.Tensor, references: torch.Tensor, index: torch.
     return torch.cat([pixels, references[index]], dim=1)
 
 
+def with_clip_references(pixels: torch.Tensor, sources: np.ndarray, keys: np.ndarray,
+                         population: torch.Tensor) -> torch.Tensor:
+    """Faces of a scored set (validation, a comparison) beside their clip's median, stills beside
+    the training run's ``population`` reference: (n, 1, s, s) -> (n, 2, s, s)."""
+    from trainer.sampling import is_video_frame
+
+    references, index = clip_references(pixels, sources, is_video_frame(keys), population=population)
+    return with_reference(pixels, references, index)
+
+
 def drop_references(index: torch.Tensor, fraction: float, generator: torch.Generator) -> torch.Tensor:
     """A copy of ``index`` with a random ``fraction`` of rows pointed at the population reference."""
     if fraction <= 0:

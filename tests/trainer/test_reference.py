@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.reference import clip_references, drop_references, median_face, with_reference
+from trainer.reference import clip_references, drop_references, median_face, with_clip_references, with_reference
 
 
 def _crops(values):
@@ -31,6 +31,9 @@ def test_each_clip_points_at_its_median_and_stills_at_the_population():
     assert stacked.shape == (7, 2, 4, 4)
     assert stacked[:, 1, 0, 0].tolist() == [12, 12, 12, 102, 102, 77, 77]
     assert torch.equal(stacked[:, :1], pixels)
+    # a scored set: clip frames are keyed by frame number, stills by path
+    keys = np.array(["1", "2", "3", "1", "2", "a.jpg", "b.jpg"])
+    assert torch.equal(with_clip_references(pixels, sources, keys, given), stacked)
 
 
 def test_a_population_reference_needs_a_clip():
