@@ -17,9 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-VIDEOS = REPO.parent / "shared" / "data" / "videos"
-MODELS_DIR = REPO.parent / "shared" / "data" / "models"
+from benchmarks.run import MODELS_DIR, REPO, SHARED
+
+VIDEOS = SHARED / "videos"
 # Short real clips of different sizes and codecs (h264 / mpeg4), 60-300 frames each.
 CLIPS = ["single_face.mp4", "d0.mp4", "pcavs_00067.mp4", "pcavs_00104.mp4", "deepavsr_00001.mp4",
          "deepavsr_00022.mp4", "styletalk_furious_talk2_clip1.mp4", "styletalk_happyenglish_clip1.mp4",

@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_VIDEO = REPO.parent / "shared" / "data" / "videos" / "2015-10-15-15-14.avi"
-MODELS_DIR = REPO.parent / "shared" / "data" / "models"
+# The shared data beside the checkout, or where AUVID_SHARED_DATA / AUVID_MODELS_DIR point (as the
+# tests read them): on a lent GPU machine the clips and YuNet travel inside the checkout.
+SHARED = Path(os.environ.get("AUVID_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_VIDEO = SHARED / "videos" / "2015-10-15-15-14.avi"
+MODELS_DIR = Path(os.environ.get("AUVID_MODELS_DIR", SHARED / "models"))
 
 
 def machine() -> dict:

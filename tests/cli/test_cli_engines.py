@@ -107,3 +107,23 @@ def test_auvid_bench_with_a_missing_clip_is_one_line(tmp_path):
     result = run_cli("bench", "--quick", "--video", str(tmp_path / "none.mp4"))
     assert result.returncode == 2 and "no such clip" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_benchmarks_read_the_shared_data_where_the_environment_points(tmp_path):
+    """On a lent GPU machine the clips and YuNet travel inside the checkout: the benchmarks must
+    take AUVID_SHARED_DATA and AUVID_MODELS_DIR as the tests and the CLI do (they once forced
+    ../shared/data/models on every `auvid process` they timed)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = "import benchmarks.run as r, benchmarks.corpus as c; print(r.DEFAULT_VIDEO, r.MODELS_DIR, c.VIDEOS, c.MODELS_DIR)"
+    env = dict(os.environ, AUVID_SHARED_DATA=str(tmp_path / "data"), AUVID_MODELS_DIR=str(tmp_path / "yunet"))
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
+    assert shown.stdout.split() == [str(tmp_path / "data" / "videos" / "2015-10-15-15-14.avi"), str(tmp_path / "yunet"),
+                                    str(tmp_path / "data" / "videos"), str(tmp_path / "yunet")]
+    env.pop("AUVID_MODELS_DIR")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True)
+    assert shown.stdout.split()[1] == str(tmp_path / "data" / "models")
