@@ -3,7 +3,8 @@
     executor.run(tasks, hooks) -> iterator of (task, SourceResult), in the order they finish
 
 ``hooks.should_stop()`` is polled (Ctrl-C): sources in flight then end as ``interrupted`` and no
-new one starts. ``hooks.started(task)`` is called in the driver just before a task is handed out,
+new one starts. ``hooks.started(task)`` is called in the driver just before a task is handed out
+(through :func:`prepare`: an OSError there, outputs that cannot be made, fails that source alone),
 ``hooks.frames(task, n)`` as frames are done where the executor can tell. The runner does not
 know which executor runs; Ray is imported only inside :class:`RayExecutor` (``ray_executor``).
 """
@@ -27,6 +28,17 @@ class Hooks:
     should_stop: Callable[[], bool] = lambda: False
     started: Callable[[SourceTask], None] = lambda task: None
     frames: Callable[[SourceTask, int], None] = lambda task, n: None
+
+
+def prepare(task: SourceTask, hooks: Hooks) -> SourceResult | None:
+    """``hooks.started(task)``; the task's failed result when its outputs cannot be prepared (a
+    file where its folder should be, no permission), so that one source fails and the rest run."""
+    try:
+        hooks.started(task)
+    except OSError as exc:
+        reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+        return SourceResult(task.source, FAILED, error=f"its outputs cannot be written ({reason})")
+    return None
 
 
 def usable_cores() -> int:
@@ -65,7 +77,10 @@ class InlineExecutor:
         for task in tasks:
             if hooks.should_stop():
                 return
-            hooks.started(task)
+            failed = prepare(task, hooks)
+            if failed is not None:
+                yield task, failed
+                continue
             yield task, run_task(task, engines, hooks.should_stop,
                                  lambda frames, total, task=task: hooks.frames(task, frames), threads=self.threads)
 
@@ -119,15 +134,19 @@ class ProcessPoolExecutor:
                 for i, slot in enumerate(slots):
                     if slot.task is None and pending and slot.alive:
                         task = pending.pop()
+                        failed = prepare(task, hooks)
+                        if failed is not None:
+                            yield task, failed
+                            continue
                         try:
-                            slot.give(task, hooks)
-                        except OSError:  # it died while idle: a fresh one takes the task
+                            slot.give(task)
+                        except OSError:  # it died while idle: a fresh one takes the task next round
                             slot.task = None
                             slot.kill()
                             pending.append(task)
                             slots[i] = self._start()
                 busy = [slot for slot in slots if slot.task is not None]
-                if not busy:
+                if not busy and not pending:
                     return
                 if stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace_s:
                     for slot in busy:
@@ -179,8 +198,7 @@ class _Slot:
         self.task: SourceTask | None = None
         self.alive = True
 
-    def give(self, task: SourceTask, hooks: Hooks) -> None:
-        hooks.started(task)
+    def give(self, task: SourceTask) -> None:
         self.task = task
         self.tasks.send(task)
 

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from auvid.corpus.executors import Hooks
+from auvid.corpus.executors import Hooks, prepare
 from auvid.corpus.plan import SourceTask
 from auvid.commands.process import FAILED, INTERRUPTED, SourceResult
 
@@ -163,7 +163,10 @@ class RayExecutor:
                     return
                 while pending and len(in_flight) < window:
                     task = pending.pop()
-                    hooks.started(task)
+                    failed = prepare(task, hooks)
+                    if failed is not None:
+                        yield task, failed
+                        continue
                     if task.missing:
                         yield task, SourceResult(task.source, FAILED, error=f"{task.source}: no such file or folder")
                         continue

@@ -40,7 +40,7 @@ class CorpusReport:
         statuses = {row.status for row in self.rows}
         if self.interrupted or INTERRUPTED in statuses:
             return 130
-        if FAILED in statuses:
+        if FAILED in statuses or self.not_started:  # a source neither run nor refused is a failure
             return 2
         if NO_FACE in statuses or any(r.status == SKIPPED and r.faces == 0 for r in self.rows):
             return 3
