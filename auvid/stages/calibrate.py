@@ -20,11 +20,13 @@ uncalibrated 0.449 / 0.578 / 0.448):
   intensity reads above zero (``>= OCCURRENCE_MIN`` = 0.01, the CSV's resolution): F1 0.498,
   vs 0.502 / 0.460 / 0.392 for thresholds 0.1 / 0.25 / 0.5 (0.1 scored 0.009 lower with an
   earlier model: a difference of that size flips between models, so the rule stays at 0.01). A pass-through AU and AU28 (no
-  intensity) keep the model's rule, probability >= 0.5.
+  intensity) keep the model's rule, probability >= 0.5, as does every AU in a live row written
+  before its face's baseline settled (``calibrated: false``).
 
 Offline (``auvid process``) the baseline comes from the whole track of a face id, as OpenFace's
 post-processing does, so a frame's value depends on the whole clip. A face id that leaves and
-comes back keeps one baseline (the calibrator never forgets an id, unlike the smoother).
+comes back keeps one baseline (the calibrator never forgets an id, unlike the smoother; live, it
+keeps the last ``MAX_FACES`` ids, so that a camera running for hours stays bounded).
 
 Live, the baseline is a running estimate from the frames seen so far, weighted in from nothing:
 ``baseline = min(1, seen / SETTLE_SECONDS) * running percentile``, so the first rows equal the
@@ -132,7 +134,7 @@ class Calibrator:
     def _face(self, face_id: int) -> FaceBaseline:
         baseline = self.faces.get(face_id)
         if baseline is None:
-            if len(self.faces) >= MAX_FACES:
+            if self.mode == "live" and len(self.faces) >= MAX_FACES:  # offline needs every id to the end
                 del self.faces[next(iter(self.faces))]
             baseline = self.faces[face_id] = FaceBaseline(len(self.intensity_aus), self.settings.bin_width)
         return baseline
@@ -157,11 +159,14 @@ class Calibrator:
         return face is not None and self.weight(face) >= 1.0
 
     def apply(self, face: FaceResult, baseline: np.ndarray, settled: bool) -> FaceResult:
-        """A calibrated copy of ``face``: intensities minus the baseline, occurrence by the rule."""
+        """A calibrated copy of ``face``: intensities minus the baseline, occurrence by the rule
+        once the baseline has settled (before that, the model's own rule: with a baseline still
+        weighted in from nothing, "calibrated intensity above zero" would fire for most AUs)."""
         intensity = np.clip(face.intensity - baseline, 0.0, 5.0).astype(np.float32)
         by_prob = face.occurrence_prob >= 0.5
         from_intensity = np.where(self._occurrence_from >= 0, intensity[np.maximum(self._occurrence_from, 0)], 0.0)
-        occurrence = np.where(self._occurrence_from >= 0, from_intensity >= self.settings.occurrence_min, by_prob)
+        occurrence = np.where((self._occurrence_from >= 0) & settled, from_intensity >= self.settings.occurrence_min,
+                              by_prob)
         return replace(face, intensity=intensity, occurrence=occurrence.astype(np.uint8), calibrated=settled)
 
     # -- the two modes -------------------------------------------------------------------------

@@ -68,6 +68,32 @@ def test_live_starts_uncalibrated_and_settles_after_the_documented_time():
     assert out[-1].faces[0].intensity[calibrated] == pytest.approx(0.0)
 
 
+def test_live_rows_before_settling_keep_the_models_occurrence_rule():
+    """Before the baseline settles a row's occurrence is the model's (probability >= 0.5): with a
+    partly weighted baseline, "calibrated intensity above zero" would mark most AUs as occurring."""
+    calibrator = Calibrator(list(INTENSITY_AUS), list(OCCURRENCE_AUS))
+    low = np.full(len(OCCURRENCE_AUS), 0.1, np.float32)  # the model says: nothing occurs
+    rows = [_result(i + 1, i / 30, np.full(len(INTENSITY_AUS), 2.0), prob=low) for i in range(150)]
+    out = list(calibrator.live(rows))
+    early = [r.faces[0] for r in out if not r.faces[0].calibrated]
+    assert len(early) >= 80 and all(f.occurrence.sum() == 0 for f in early)
+    assert 0 < early[-1].intensity[INTENSITY_AUS.index("AU01")] < 2.0  # the intensity baseline is weighted in
+
+
+def test_offline_calibration_keeps_every_face_id_of_a_long_crowded_video():
+    """More face ids than the live limit: offline needs each id's baseline to the end (it once
+    forgot the oldest and failed with a KeyError after the whole video had been analysed)."""
+    from auvid.stages.calibrate import MAX_FACES
+
+    calibrator = Calibrator(list(INTENSITY_AUS), list(OCCURRENCE_AUS))
+    rows = [_result(i + 1, i / 30, np.full(len(INTENSITY_AUS), 1.0 + (i % 3)), face_id=i // 2)
+            for i in range(2 * (MAX_FACES + 5))]
+    out = list(calibrator.offline(rows))
+    assert len(out) == len(rows) and len(calibrator.faces) == MAX_FACES + 5
+    live = Calibrator(list(INTENSITY_AUS), list(OCCURRENCE_AUS))
+    assert len(list(live.live(rows))) == len(rows) and len(live.faces) == MAX_FACES  # live stays bounded
+
+
 def _jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
