@@ -25,6 +25,24 @@ def _setup_logging(verbose: int) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own chatter, inside OpenCV
 
 
+class PositiveNumber(click.ParamType):
+    """A finite number above zero (frame rates, durations): 0, negatives, nan and inf are refused
+    on the command line rather than giving garbage timestamps or a division by zero later."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = click.FLOAT.convert(value, param, ctx)
+        if not (math.isfinite(number) and number > 0):
+            self.fail(f"{value!r} is not a positive number", param, ctx)
+        return number
+
+
+POSITIVE = PositiveNumber()
+
+
 def user_errors(fn):
     """Turn AuvidError (and a few OS errors the user causes) into one line and an exit code."""
 
@@ -42,6 +60,10 @@ def user_errors(fn):
             sys.exit(130)
         except BrokenPipeError:
             sys.exit(1)
+        except OSError as exc:  # a path the user gave that the system refuses: one line, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"auvid: error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(2)
 
     return wrapper
 
@@ -99,7 +121,7 @@ CALIBRATE_HELP = ("Remove each person's neutral baseline per AU, as OpenFace's d
 @click.option("--also", type=click.Choice(["jsonl", "overlay"]), multiple=True,
               help="With --out-dir: also write <stem>.jsonl / <stem>.overlay.mp4 per source (repeatable).")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames (per source).")
-@click.option("--fps", type=float, default=30.0, show_default=True, help="Frame rate for an image folder (images carry no time).")
+@click.option("--fps", type=POSITIVE, default=30.0, show_default=True, help="Frame rate for an image folder (images carry no time).")
 @click.option("--batch-frames", type=click.IntRange(1), default=8, show_default=True, help="Frames whose faces share one inference call.")
 @click.option("--workers", "-j", type=click.IntRange(0), default=None,
               help="With --out-dir: worker processes (default: one per core; 0: in this process, no crash isolation).")
@@ -166,8 +188,8 @@ def process(sources, out, out_dir, jsonl, overlay, also, max_frames, fps, batch_
 @click.option("--show", is_flag=True, help="Also show a window with boxes, ids and AU bars (needs a display).")
 @click.option("--width", type=int, default=None, help="Requested camera width.")
 @click.option("--height", type=int, default=None, help="Requested camera height.")
-@click.option("--camera-fps", type=float, default=None, help="Requested camera frame rate.")
-@click.option("--duration", type=float, default=None, help="Stop after this many seconds.")
+@click.option("--camera-fps", type=POSITIVE, default=None, help="Requested camera frame rate.")
+@click.option("--duration", type=POSITIVE, default=None, help="Stop after this many seconds.")
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
 @click.option("--slow-ms", type=float, default=0.0, hidden=True, help="Add this many ms per frame (tests drop counting).")
 @_runtime_options

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from auvid.errors import ModelError
+from auvid.errors import ModelError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,10 @@ def run_build(checkpoint: str | None, precision: str, batch_spec: str | None, ou
     if not checkpoint_path.is_file():
         raise ModelError(f"{checkpoint_path}: no such checkpoint")
     out_dir = Path(out) if out else ENGINES_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot make this folder ({exc.strerror})") from None
     sha = sha256_file(checkpoint_path)
     stem = f"{checkpoint_path.stem}-{sha[:8]}" + ("" if mirror else "-nomirror")
     source = exported_onnx_for(checkpoint_path, sha, mirror)

@@ -106,6 +106,11 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     if show and display_problem():
         raise InputError(f"--show needs a display: {display_problem()}; "
                          "run without --show, or use `auvid process --overlay out.mp4`")
+    from auvid.commands.process import check_outputs, remove_stale_outputs
+
+    # before the camera opens and the model loads: a replayed file is never overwritten, and a bad
+    # output path is one line, not a traceback after the model loaded
+    check_outputs([out, jsonl], Path(camera) if realtime else None)
     source = open_live_source(camera, realtime, width, height, camera_fps, max_frames)
     analyzer = Analyzer(options)
     # opened before the CSV, so a window that cannot open leaves no file behind
@@ -114,6 +119,7 @@ def run_live(camera: str, options: AnalyzerOptions, realtime: bool = False, out:
     inner = getattr(inner, 'source', inner) if not hasattr(inner, 'width') else inner
     granted = f"{getattr(inner, 'width', '?')}x{getattr(inner, 'height', '?')} @ {source.fps:.1f} fps"
     console.print(f"source {camera}: {granted}; {analyzer.engine.description}")
+    remove_stale_outputs([out, jsonl])
     sink = CsvSink(out, analyzer.intensity_aus, analyzer.occurrence_aus, flush_every=1) if out else None
     jsonl_sink = _jsonl_sink(jsonl, analyzer)
     view = LiveView(analyzer.intensity_aus)

@@ -83,6 +83,7 @@ def analyze_source(source_spec: str | Path, out: str | Path, options: AnalyzerOp
     load_start = time.perf_counter()
     analyzer = Analyzer(options, engine=engine)
     load_seconds = time.perf_counter() - load_start
+    remove_stale_outputs([out, jsonl, overlay])
     sinks = [CsvSink(out, analyzer.intensity_aus, analyzer.occurrence_aus)]
     complete = False
     try:
@@ -228,13 +229,24 @@ def run_process(source_spec: str, out: str, options: AnalyzerOptions, jsonl: str
     return 0
 
 
-def check_outputs(outputs: list, source: Path) -> None:
-    """Refuse output paths that cannot be written, before any work is done."""
+def remove_stale_outputs(outputs: list) -> None:
+    """Remove an earlier run's outputs (and their ``--calibrate`` sidecars) before a new run
+    writes its ``.partial`` files: an old complete-looking file must not outlive an interrupted redo."""
     for output in outputs:
-        if not output:
-            continue
-        target = Path(output)
-        if target.resolve() == source.resolve():
+        for path in (Path(output), Path(str(output) + ".calibration.json")) if output else ():
+            if path.is_file():  # a path that cannot be a file is left for the writer's own error
+                path.unlink()
+
+
+def check_outputs(outputs: list, source: Path | None) -> None:
+    """Refuse output paths that cannot be written, before any work is done (``source`` None: a
+    camera, which no output can overwrite)."""
+    given = [Path(output) for output in outputs if output]
+    for target in given:
+        if sum(other.resolve() == target.resolve() for other in given) > 1:
+            raise OutputError(f"{target}: given for two outputs; each output needs its own file")
+    for target in given:
+        if source is not None and target.resolve() == source.resolve():
             raise OutputError(f"{target}: refusing to overwrite the input")
         if target.is_dir():
             raise OutputError(f"{target}: is a folder; give a file name")

@@ -17,7 +17,7 @@ from auvid.corpus.plan import SourceTask, make_tasks
 from auvid.corpus.summary import Summary, SummaryRow
 from auvid.errors import OutputError
 from auvid.utils.interrupt import GracefulInterrupt
-from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, OK, SourceResult
+from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, OK, SourceResult, remove_stale_outputs
 
 log = logging.getLogger(__name__)
 SKIPPED = "skipped"
@@ -125,10 +125,9 @@ def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[st
     interrupted = False
 
     def started(task: SourceTask) -> None:
-        for path in map(Path, task.outputs.values()):  # a stale complete file must not outlive a redo
-            path.unlink(missing_ok=True)
+        remove_stale_outputs(list(task.outputs.values()))
+        for path in map(Path, task.outputs.values()):
             path.parent.mkdir(parents=True, exist_ok=True)
-        Path(task.outputs["csv"] + ".calibration.json").unlink(missing_ok=True)  # nor a stale --calibrate sidecar
         in_flight[task.source] = task
 
     frames_seen: dict[str, int] = {}

@@ -15,13 +15,16 @@ def read_traces(path: str | Path) -> tuple[list[str], dict[int, dict[str, np.nda
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle, skipinitialspace=True)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise InputError(f"{path}: empty file") from None
-        rows = [r for r in reader if r]
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle, skipinitialspace=True)
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise InputError(f"{path}: empty file") from None
+            rows = [r for r in reader if r]
+    except (UnicodeDecodeError, csv.Error):
+        raise InputError(f"{path}: not a CSV file (give the CSV that auvid process or OpenFace wrote)") from None
     needed = {"timestamp", "success"}
     if not needed <= set(header):
         raise InputError(f"{path}: not an AU CSV (needs timestamp, success and AUxx_r columns)")
@@ -37,8 +40,9 @@ def read_traces(path: str | Path) -> tuple[list[str], dict[int, dict[str, np.nda
             face = int(float(row[index["face_id"]])) if "face_id" in index else 0
             entry = traces.setdefault(face, {"timestamp": []} | {au: [] for au in aus})
             entry["timestamp"].append(float(row[index["timestamp"]]))
-            for au in aus:
-                entry[au].append(float(row[index[f"{au}_r"]]))
+            for au in aus:  # an empty cell: an AU this model does not estimate (auvid leaves it blank)
+                cell = row[index[f"{au}_r"]].strip()
+                entry[au].append(float(cell) if cell else math.nan)
         except (ValueError, IndexError):
             raise InputError(f"{path}: malformed row {row[:3]}...") from None
     return aus, {face: {k: np.asarray(v) for k, v in data.items()} for face, data in traces.items()}

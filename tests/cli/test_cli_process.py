@@ -214,12 +214,52 @@ def test_unwritable_output(tmp_path):
 
 
 @needs_shared
+def test_bad_values_and_paths_are_one_line(tmp_path):
+    """Each gives one line and exit 2, and leaves no output behind: the same file for two outputs
+    (it once mixed JSON lines into the CSV), frame rates that are not positive numbers (0 divided,
+    nan gave nan timestamps with exit 0), `auvid plot` on a video, `build-engine --out` under a file."""
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    out = tmp_path / "a.csv"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cases = [(("process", str(clip("d0.mp4")), "--out", str(out), "--jsonl", str(tmp_path / "." / "a.csv")),
+              "given for two outputs")]
+    cases += [(("process", str(frames), "--out", str(out), "--fps", value), "is not a positive number")
+              for value in ("0", "-5", "nan", "inf")]
+    cases += [(("live", "--camera", "0", "--camera-fps", "0"), "is not a positive number"),
+              (("plot", str(clip("d0.mp4")), "--out", str(tmp_path / "p.png")), "not a CSV file"),
+              (("build-engine", "--out", str(a_file / "sub")), "cannot make this folder")]
+    for args, message in cases:
+        result = run_cli(*args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]  # click's usage errors: 3 lines
+        assert "Traceback" not in result.stderr and len(lines) <= 3, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "frames"]
+
+
+@needs_shared
+def test_plot_reads_the_blank_cells_auvid_writes_for_aus_a_model_lacks(tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "a.csv"
+    assert run_cli("process", str(clip("d0.mp4")), "--out", str(out), "--quiet").returncode == 0
+    table = pd.read_csv(out)
+    table["AU45_r"] = None  # as auvid writes an AU its model does not estimate
+    table.to_csv(out, index=False)
+    result = run_cli("plot", str(out), "--out", str(tmp_path / "p.png"))
+    assert result.returncode == 0 and (tmp_path / "p.png").stat().st_size > 10_000, result.stderr
+
+
+@needs_shared
 def test_ctrl_c_keeps_the_rows_and_says_so(tmp_path):
     out = tmp_path / "a.csv"
     env = dict(os.environ, AUVID_MODELS_DIR=str(MODELS))
     process = subprocess.Popen([sys.executable, "-m", "auvid.cli", "process", str(clip("d6.mp4")), "--out", str(out),
                                 "--batch-frames", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env, cwd=REPO)
+    out.write_text("an earlier run's complete output\n")  # must not outlive the interrupted redo
+    out.with_name("a.csv.calibration.json").write_text("{}")
     partial = out.with_name("a.csv.partial")
     deadline = time.time() + 60
     while time.time() < deadline and (not partial.exists() or partial.stat().st_size < 20_000):
@@ -229,6 +269,7 @@ def test_ctrl_c_keeps_the_rows_and_says_so(tmp_path):
     assert process.returncode == 130, stderr
     assert "interrupted after frame" in stderr and "Traceback" not in stderr
     assert not out.exists()  # the final name is kept for complete runs only
+    assert not out.with_name("a.csv.calibration.json").exists()
     table = read_csv(partial)
     assert 10 < len(table) < 1008
     assert table["frame"].tolist() == list(range(1, len(table) + 1))  # whole rows, in order

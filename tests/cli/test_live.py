@@ -84,6 +84,25 @@ def test_camera_failures_are_one_line(tmp_path):
 
 
 @needs_shared
+def test_outputs_are_checked_before_the_camera_opens(tmp_path):
+    """A replayed file named as --out is refused, not overwritten (it once was, exit 0), and a bad
+    --jsonl path is one line before the model loads, leaving no .partial behind."""
+    import hashlib
+    import shutil
+
+    replayed = tmp_path / "copy.mp4"
+    shutil.copy(clip("single_face.mp4"), replayed)
+    before = hashlib.sha256(replayed.read_bytes()).hexdigest()
+    result = run_cli("live", "--camera", str(replayed), "--realtime", "--out", str(replayed), "--max-frames", "5")
+    assert result.returncode == 2 and "refusing to overwrite the input" in result.stderr, result.stderr
+    assert hashlib.sha256(replayed.read_bytes()).hexdigest() == before
+    result = run_cli("live", "--camera", str(replayed), "--realtime", "--out", str(tmp_path / "a.csv"),
+                     "--jsonl", str(tmp_path / "missing" / "a.jsonl"), "--max-frames", "5")
+    assert result.returncode == 2 and "does not exist" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.mp4"]
+
+
+@needs_shared
 def test_a_stream_that_disappears_mid_run_keeps_what_was_recorded(tmp_path):
     """A real network camera stand-in: an HTTP MPEG-TS stream whose server hangs up after 40%."""
     import http.server
