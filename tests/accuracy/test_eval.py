@@ -52,9 +52,10 @@ def test_test_people_per_au_floors(test_people_metrics):
         for key in ("within_pcc", "pcc"):
             if not math.isnan(values[key]):
                 assert got[key] >= values[key] - AU_SLACK, (au, key, got[key], values[key])
-    for au, values in published["occurrence"].items():
-        if not math.isnan(values["f1"]):
-            assert test_people_metrics["occurrence"][au]["f1"] >= values["f1"] - F1_AU_SLACK, au
+    gated = {au: v["f1"] for au, v in published["occurrence"].items() if v["f1"] - F1_AU_SLACK > 0}
+    assert len(gated) >= 15  # AUs whose published F1 is within the slack of 0 (AU17) count in the mean only
+    for au, floor in gated.items():
+        assert test_people_metrics["occurrence"][au]["f1"] >= floor - F1_AU_SLACK, au
 
 
 def test_afar_f1_floors(tmp_path):
@@ -71,8 +72,12 @@ def test_afar_f1_floors(tmp_path):
         return sum(v["f1"] for v in m["occurrence"].values()) / len(m["occurrence"])
 
     assert mean_f1(metrics) >= mean_f1(published) - 0.03
-    for au, values in published["occurrence"].items():
-        assert metrics["occurrence"][au]["f1"] >= values["f1"] - 0.15, au  # one flipped frame of 18
+    # one flipped frame of 18 moves an AU's F1 by up to 0.15; an AU published below that (AU04 at
+    # 0.0) cannot fall and counts in the mean only
+    gated = {au: v["f1"] for au, v in published["occurrence"].items() if v["f1"] - 0.15 > 0}
+    assert len(gated) >= 9
+    for au, floor in gated.items():
+        assert metrics["occurrence"][au]["f1"] >= floor - 0.15, au
 
 
 def test_eval_refuses_a_data_root_without_people(tmp_path):

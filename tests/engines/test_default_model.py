@@ -20,6 +20,11 @@ from engines.select import (
 from tests.conftest import MODELS, SHARED, clip, needs_shared, run_cli
 from tests.engines.test_int8 import assert_int8_follows_fp32
 
+# The shipped graph (512 crops of 16 people, 7-bit weights) measured |int8 - fp32| 0.011-0.014 on
+# real crops of unseen people, on CPUs with and without VNNI alike; the graph it replaced
+# (full-range weights, quantized on a VNNI CPU) read 0.028-0.033 on an AVX2-only CPU.
+SHIPPED_MEAN_ABS_TOLERANCE = 0.02
+
 shipped_int8 = pytest.mark.skipif(not DEFAULT_CPU_MODEL.is_file(), reason="no INT8 default graph is shipped")
 
 
@@ -131,7 +136,14 @@ def test_the_shipped_int8_graph_follows_fp32_on_a_validation_persons_real_crops(
 
     crops = face_crops([clip("WolfgangLanger_Pexels.mp4")], Manifest.load(manifest_path_for(DEFAULT_MODEL)).input_size,
                        count=300, models_dir=str(MODELS))
-    assert_int8_follows_fp32(DEFAULT_CPU_MODEL, DEFAULT_MODEL, crops)
+    assert_int8_follows_fp32(DEFAULT_CPU_MODEL, DEFAULT_MODEL, crops, SHIPPED_MEAN_ABS_TOLERANCE)
+
+
+@shipped_int8
+def test_the_shipped_int8_graph_has_7_bit_weights_for_cpus_without_vnni():
+    """Full 8-bit weights overflow ONNX Runtime's 16-bit pair sums on x86 CPUs without VNNI, so a
+    graph quantized on one kind of CPU drifted on the other; every graph now uses 7 bits."""
+    assert "7-bit weight range" in Manifest.load(manifest_path_for(DEFAULT_CPU_MODEL)).build["quantization"]
 
 
 @shipped_int8
