@@ -41,13 +41,24 @@ def test_one_flipped_frame_moves_the_mean_but_its_interval_spans_zero():
 
 
 @needs_shared
-def test_the_command_compares_the_shipped_model_with_itself_on_the_real_frames():
-    result = subprocess.run([sys.executable, "-m", "auvid.commands.afar_compare", "default", "default",
+def test_the_command_compares_the_shipped_int8_graph_with_its_fp32_graph_on_the_real_frames():
+    """Two different graphs of one model, each scored as `auvid eval --data afar` scores it: A's
+    mean is the published one (eval-afar.json), and the two descriptions name the two graphs."""
+    import json
+    import re
+
+    fp32 = REPO / "auvid" / "models" / "default" / "auvid-default.onnx"
+    result = subprocess.run([sys.executable, "-m", "auvid.commands.afar_compare", "default", str(fp32),
                              "--data-root", str(SHARED), "--resamples", "100"], capture_output=True, text=True,
                             timeout=300, cwd=REPO, env={"AUVID_MODELS_DIR": str(MODELS), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
-    assert "A - B +0.000" in result.stdout and "[+0.000, +0.000]" in result.stdout
-    assert "frames where A and B decide differently: AU01 0" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("default:") and "int8" in lines[0] and "fp32" in lines[1]
+    published = json.loads((REPO / "auvid" / "models" / "default" / "eval-afar.json").read_text())["occurrence"]
+    published_mean = sum(v["f1"] for v in published.values()) / len(published)
+    a, b, difference = map(float, re.search(r"A ([\d.]+), B ([\d.]+), A - B ([+-][\d.]+)", result.stdout).groups())
+    assert abs(a - published_mean) < 0.03 and abs((a - b) - difference) < 0.0015
+    assert re.search(r"95% interval \[[+-][\d.]+, [+-][\d.]+\]", result.stdout)
 
 
 def test_a_missing_model_is_one_line_not_a_traceback(tmp_path):

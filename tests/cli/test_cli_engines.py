@@ -22,9 +22,11 @@ def test_build_engine_without_a_gpu_builds_onnx_then_says_why_no_tensorrt(tmp_pa
         assert result.returncode == 4
         assert "needs an NVIDIA GPU with the `tensorrt` extra installed" in result.stdout + result.stderr
         assert "Traceback" not in result.stdout + result.stderr
-    # a second run keeps what is up to date
+    # a second run keeps what is up to date: both graphs, untouched
+    written = {path: path.stat().st_mtime_ns for path in (fp32[0], fp16[0])}
     again = run_cli("build-engine", "--out", str(tmp_path), "--batch", "1:4:16")
-    assert "kept" in again.stdout
+    assert again.stdout.count("kept ") == 2 and "built " not in again.stdout, again.stdout
+    assert {path: path.stat().st_mtime_ns for path in written} == written
 
 
 def test_build_engine_bad_batch_is_one_line(tmp_path):

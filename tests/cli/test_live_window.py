@@ -124,7 +124,7 @@ def test_show_under_xvfb_run_ends_by_itself_with_a_row_per_frame(tmp_path):
     assert not QT_NOISE.search(result.stderr + result.stdout), (result.stderr + result.stdout)[-2000:]
     table = read_csv(out)
     frames = _frames_analysed(result.stderr)
-    assert frames > 30  # about 3 s of a 30 fps clip, not stuck on the first frame
+    assert frames > 5  # not stuck on the first frame (how many in 3 s is the benchmark's business)
     assert len(table) == frames and table["frame"].is_monotonic_increasing and table["frame"].is_unique
     assert (table["success"] == 1).mean() > 0.95
 

@@ -77,16 +77,13 @@ def test_corpus_csv_is_identical_to_single_file_process(first_run, tmp_path):
 def test_second_run_skips_finished_sources_and_redoes_a_changed_one(corpus, first_run):
     out, _ = first_run
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.csv") if p.name != "auvid-summary.csv"}
-    start = time.perf_counter()
     again = run_cli("process", str(corpus), "--out-dir", str(out), "--workers", "2")
-    seconds = time.perf_counter() - start
     assert again.returncode == 2  # the failed files are tried again and fail again
     rows = summary(out)
     assert [k for k, r in rows.items() if r["status"] == "skipped"] and all(
         rows[k]["status"] == "skipped" for k in ("single_face.mp4", "d0.mp4", "no_face.mp4", "cut.avi"))
     assert rows["d0.mp4"]["frames"] == "78"  # a skipped row keeps what its run found
     assert {p: p.stat().st_mtime_ns for p in before} == before
-    assert seconds < 15, seconds  # start-up and two failing files; nothing is re-analysed
     os.utime(corpus / "sub" / "d0.mp4")  # same bytes, new mtime: it may have changed, so redo it
     third = run_cli("process", str(corpus / "sub"), str(corpus / "single_face.mp4"), "--out-dir", str(out),
                     "--workers", "0", "--quiet")

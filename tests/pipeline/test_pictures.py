@@ -167,3 +167,21 @@ def test_au_panels_of_several_faces_do_not_cover_each_other():
         assert 0 <= panel[0] and panel[0] + panel[2] <= 640 and 0 <= panel[1] and panel[1] + panel[3] <= 480
         placed.append(panel)
     assert all(_overlap(a, b) == 0 for i, a in enumerate(placed) for b in placed[i + 1:])
+
+
+def test_crowded_faces_push_panels_below_or_aside_not_over_a_face():
+    """Three faces in a row at the right edge: beside each box there is no room (the right of the
+    first is off the frame, its left is the next face), so the panels must go below or aside; a
+    placement that ignores the others (always right of the box) covers faces and panels here."""
+    from auvid.io.overlay import place_panel
+
+    def intersect(a, b):  # independent of the module's own overlap helper
+        return not (a[0] + a[2] <= b[0] or b[0] + b[2] <= a[0] or a[1] + a[3] <= b[1] or b[1] + b[3] <= a[1])
+
+    boxes = [(560, 50, 60, 80), (460, 50, 60, 80), (360, 50, 60, 80)]
+    placed = []
+    for box in boxes:
+        placed.append(place_panel(box, (84, 191), placed, boxes, (480, 640)))
+    assert all(0 <= x and x + w <= 640 and 0 <= y and y + h <= 480 for x, y, w, h in placed)
+    assert not any(intersect(a, b) for i, a in enumerate(placed) for b in placed[i + 1:])
+    assert not any(intersect(panel, box) for panel in placed for box in boxes)

@@ -53,6 +53,38 @@ def test_video_crops_pair_each_label_with_the_right_face(tmp_path):
     assert not np.array_equal(dynamic.intensity, crops.intensity)  # calibrated AUs differ from the static ones
 
 
+@needs_shared
+def test_a_clip_of_three_people_gives_the_face_the_teacher_labelled(tmp_path):
+    """multi_face.avi shows three people; OpenFace labelled one per frame. Each crop must be that
+    face: closer to an alignment made from the teacher's own 68 landmarks (independent of our
+    detector) than to the alignment of any other face our detector finds in the frame."""
+    from auvid.io.sources import VideoFileSource, to_gray
+    from auvid.stages.align import Aligner
+    from auvid.stages.detect import YuNetDetector
+    from auvid.stages.landmarks_fan import five_from_68
+
+    crops = video_crops(clip("multi_face.avi"), LABELS / "multi_face.static.csv", "multi_face", DETECTOR, tmp_path)
+    teacher = read_openface_csv(LABELS / "multi_face.static.csv")
+    row_of = {int(float(k)): i for i, k in enumerate(teacher.keys)}
+    crop_of = {int(k): c for k, c in zip(crops.key, crops.crops)}
+    assert len(crop_of) > 300
+    detector, aligner = YuNetDetector(DETECTOR), Aligner(112)
+    checked = crowded = 0
+    for frame in VideoFileSource(clip("multi_face.avi")):
+        if frame.index not in crop_of or frame.index % 25:
+            continue
+        gray = to_gray(frame.image)
+        own = aligner.align(gray, five_from_68(teacher.landmarks[row_of[frame.index]])).astype(float)
+        distance_to_own = np.abs(crop_of[frame.index] - own).mean()
+        detected = [aligner.align(gray, f.landmarks).astype(float) for f in detector.detect(frame.image)]
+        detected.sort(key=lambda o: np.abs(o - own).mean())
+        others = detected[1:]  # the nearest to the teacher's alignment is the labelled person
+        crowded += len(others) >= 2
+        assert all(np.abs(crop_of[frame.index] - o).mean() > distance_to_own for o in others), frame.index
+        checked += 1
+    assert checked >= 10 and crowded >= checked // 2  # most checked frames showed the two other people
+
+
 def _frames(name: str, count: int):
     from auvid.io.sources import VideoFileSource
 
