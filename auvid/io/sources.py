@@ -69,6 +69,7 @@ class VideoFileSource:
         import av
 
         index = 0
+        first_time = None  # a stream may start later than 0 (an edit list, a cut): times count from its first frame
         discarded = 0  # packets an edit list tells the decoder to drop (not frames of the video)
         try:
             for packet in self._container.demux(self._stream):
@@ -86,6 +87,10 @@ class VideoFileSource:
                     timestamp = av_frame.time
                     if timestamp is None:
                         timestamp = (index - 1) / self.fps
+                    elif first_time is None:
+                        first_time = timestamp
+                    if first_time is not None:  # from 0 at the first frame, as OpenFace writes it
+                        timestamp -= first_time
                     image = _to_bgr(av_frame)
                     self.stats.frames = index
                     if getattr(av_frame, "is_corrupt", False):

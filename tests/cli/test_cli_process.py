@@ -10,22 +10,17 @@ import numpy as np
 import pytest
 
 from auvid.aus import INTENSITY_AUS, OCCURRENCE_AUS
-from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli, teacher
+from tests.conftest import LABELS, MODELS, REPO, clip, needs_shared, read_csv, run_cli, teacher
 
 COLUMNS = (["frame", "face_id", "timestamp", "confidence", "success"] + [f"{a}_r" for a in INTENSITY_AUS]
            + [f"{a}_c" for a in OCCURRENCE_AUS])
 
 
 def test_help_is_instant_and_lists_commands():
-    """Instant = no heavy import (checked exactly) and little CPU: 0.06-0.07 s measured for the child,
-    so 1 s of CPU is 15x slack. CPU time, not wall time, which a loaded machine stretches at will."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Instant = no heavy import, checked exactly (a timing would measure the machine; `auvid
+    --help` takes about 0.1 s here)."""
     result = run_cli("--help")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert result.returncode == 0 and "process" in result.stdout and "build-engine" in result.stdout
-    assert (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime) < 1.0
     code = ("import sys\nfrom auvid.cli import main\nsys.argv = ['auvid', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "heavy = ('numpy', 'cv2', 'av', 'onnxruntime', 'torch', 'matplotlib', 'pandas', 'rich', 'engines', 'trainer')\n"
@@ -102,6 +97,19 @@ def test_traces_follow_the_teacher_on_an_unseen_person(tmp_path):
     assert len(correlations) >= 8, correlations
     assert np.mean(list(correlations.values())) > 0.25, correlations
     assert correlations.get("AU15", 0) > 0.6 and correlations.get("AU45", 0) > 0.6, correlations
+
+
+@needs_shared
+def test_timestamps_start_at_zero_as_openfaces_do_where_the_stream_starts_later(tmp_path):
+    """facerec_hamilton.mp4's video stream starts at 0.852 s; OpenFace writes 0.000 for its first
+    frame, and so must auvid, or a join on timestamp with OpenFace's CSV misses every row."""
+    out = tmp_path / "a.csv"
+    result = run_cli("process", str(clip("facerec_hamilton.mp4")), "--out", str(out), "--max-frames", "40")
+    assert result.returncode == 0, result.stderr
+    ours = read_csv(out).drop_duplicates("frame").set_index("frame")["timestamp"]
+    reference = read_csv(LABELS / "facerec_hamilton.static.csv").set_index("frame")["timestamp"]
+    assert len(ours) == 40 and ours.iloc[0] == 0.0
+    assert (ours - reference.loc[ours.index]).abs().max() < 0.002  # the same clock, frame by frame
 
 
 @needs_shared
