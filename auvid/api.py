@@ -6,6 +6,10 @@ import dataclasses
 import logging
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported when a table is made
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,7 @@ def _options(options: dict):
     return AnalyzerOptions(**options)
 
 
-def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, **options):
+def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, **options) -> "pd.DataFrame":
     """AU traces of one video file or image folder as a pandas DataFrame with OpenFace's columns
     (``frame, face_id, timestamp, confidence, success, AUxx_r..., AUxx_c...``), the same values
     ``auvid process --out`` writes. ``options``: any :class:`~auvid.pipeline.AnalyzerOptions`
@@ -52,9 +56,9 @@ def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, 
         return pd.read_csv(out)
 
 
-def analyze_many(paths, out_dir: str | Path, executor: str = "local", workers: int | None = None,
+def analyze_many(paths: str | Path | list[str | Path], out_dir: str | Path, executor: str = "local", workers: int | None = None,
                  force: bool = False, ray_address: str | None = None, also: tuple[str, ...] = (),
-                 max_frames: int | None = None, fps: float = 30.0, **options):
+                 max_frames: int | None = None, fps: float = 30.0, **options) -> "pd.DataFrame":
     """Analyse a corpus (files, folders, glob patterns) into ``out_dir``, as ``auvid process
     SOURCE... --out-dir`` does, resuming where an earlier call stopped; returns this run's summary
     (one row per source: ``source, status, frames, faces, face_ids, seconds, fps, error, ...``).

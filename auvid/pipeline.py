@@ -13,10 +13,14 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from auvid.frames import Face, FaceResult, Frame, FrameResult
+
+if TYPE_CHECKING:  # annotations only: nothing heavy is imported at run time
+    from engines.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ class _Prepared:
 class Analyzer:
     """AU intensities and occurrences for every face in every frame of a source."""
 
-    def __init__(self, options: AnalyzerOptions | None = None, engine=None) -> None:
+    def __init__(self, options: AnalyzerOptions | None = None, engine: "Engine | None" = None) -> None:
         from auvid.io import model_files
         from auvid.stages.align import Aligner
         from auvid.stages.detect import YuNetDetector

@@ -14,11 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auvid.errors import InputError, OutputError
 from auvid.utils.interrupt import GracefulInterrupt
 from auvid.pipeline import Analyzer, AnalyzerOptions
 from auvid.utils.stats import StageTimes
+
+if TYPE_CHECKING:  # annotations only: nothing heavy is imported at run time
+    from auvid.io.sources import ImageFolderSource, VideoFileSource
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class SourceResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def open_file_source(path: Path, fps: float = 30.0, max_frames: int | None = None):
+def open_file_source(path: Path, fps: float = 30.0, max_frames: int | None = None) -> "VideoFileSource | ImageFolderSource":
     """A video file or an image folder (not cameras: those are `auvid live`'s)."""
     from auvid.io.sources import ImageFolderSource, VideoFileSource
 

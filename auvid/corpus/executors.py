@@ -16,9 +16,13 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from auvid.corpus.plan import SourceTask
 from auvid.commands.process import FAILED, INTERRUPTED, SourceResult
+
+if TYPE_CHECKING:  # annotations only: nothing heavy is imported at run time
+    from auvid.corpus.ray_executor import RayExecutor
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +239,8 @@ def _describe_exit(code: int) -> str:
 
 
 def make_executor(kind: str = "local", workers: int | None = None, threads: int | None = None,
-                  ray_address: str | None = None, gpus_per_task: float = 0.0, sources: int = 1 << 30):
+                  ray_address: str | None = None, gpus_per_task: float = 0.0,
+                  sources: int = 1 << 30) -> "InlineExecutor | ProcessPoolExecutor | RayExecutor":
     """``local`` with ``workers`` 0: inline; ``local`` otherwise: a process pool; ``ray``: Ray tasks."""
     if kind == "ray":
         from auvid.corpus.ray_executor import RayExecutor

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auvid.corpus.executors import Hooks, make_executor
 from auvid.corpus.plan import SourceTask, make_tasks
@@ -18,6 +19,9 @@ from auvid.corpus.summary import Summary, SummaryRow
 from auvid.errors import OutputError
 from auvid.utils.interrupt import GracefulInterrupt
 from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, OK, SourceResult, remove_stale_outputs
+
+if TYPE_CHECKING:  # annotations only: nothing heavy is imported at run time
+    from auvid.pipeline import AnalyzerOptions
 
 log = logging.getLogger(__name__)
 SKIPPED = "skipped"
@@ -82,7 +86,7 @@ def _row(task: SourceTask, result: SourceResult) -> SummaryRow:
                       settings=task.settings)
 
 
-def run_corpus(sources: list[str], out_dir: str | Path, options, kinds: tuple[str, ...] = ("csv",),
+def run_corpus(sources: list[str], out_dir: str | Path, options: "AnalyzerOptions", kinds: tuple[str, ...] = ("csv",),
                max_frames: int | None = None, fps: float = 30.0, executor: str = "local", workers: int | None = None,
                ray_address: str | None = None, force: bool = False,
                view: Callable[..., object] | None = None) -> CorpusReport:

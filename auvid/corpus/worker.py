@@ -8,9 +8,14 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auvid.corpus.plan import SourceTask
 from auvid.commands.process import FAILED, SourceResult, analyze_source
+
+if TYPE_CHECKING:  # annotations only: nothing heavy is imported at run time
+    from auvid.pipeline import AnalyzerOptions
+    from engines.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,7 @@ class EngineCache:
     def __init__(self) -> None:
         self._engines: dict[tuple, object] = {}
 
-    def get(self, options):
+    def get(self, options: "AnalyzerOptions") -> "Engine":
         from engines.select import open_engine
 
         key = (options.backend, options.model, options.threads)

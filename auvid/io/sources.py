@@ -362,7 +362,7 @@ class LatestFrame(_Background):
             return item
 
 
-def open_source(spec: str, fps: float = 30.0, max_frames: int | None = None):
+def open_source(spec: str, fps: float = 30.0, max_frames: int | None = None) -> "VideoFileSource | ImageFolderSource | CameraSource":
     """A file, an image folder, a camera index/device or a URL, by what ``spec`` looks like."""
     if spec.isdigit() or "://" in spec or spec.startswith("/dev/video"):
         return CameraSource(spec, max_frames=max_frames)
