@@ -27,6 +27,16 @@ def _options(options: dict):
     return AnalyzerOptions(**options)
 
 
+def _check_fps(fps: float) -> None:
+    """The rule the CLI's --fps follows: a finite number above zero (0 divided, nan gave nan times)."""
+    import math
+
+    from auvid.errors import ConfigError
+
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"fps={fps!r} is not a positive number")
+
+
 def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, **options) -> "pd.DataFrame":
     """AU traces of one video file or image folder as a pandas DataFrame with OpenFace's columns
     (``frame, face_id, timestamp, confidence, success, AUxx_r..., AUxx_c...``), the same values
@@ -41,6 +51,7 @@ def analyze(path: str | Path, max_frames: int | None = None, fps: float = 30.0, 
     from auvid.errors import InputError
     from auvid.commands.process import FAILED, INTERRUPTED, NO_FACE, analyze_source
 
+    _check_fps(fps)
     analyzer_options = _options(options)
     with tempfile.TemporaryDirectory(prefix="auvid-") as scratch:
         out = Path(scratch) / "aus.csv"
@@ -72,6 +83,7 @@ def analyze_many(paths: str | Path | list[str | Path], out_dir: str | Path, exec
 
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    _check_fps(fps)
     report = run_corpus([str(p) for p in paths], out_dir, _options(options), kinds=("csv", *also),
                         max_frames=max_frames, fps=fps, executor=executor, workers=workers,
                         ray_address=ray_address, force=force)

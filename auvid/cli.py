@@ -61,6 +61,7 @@ def user_errors(fn):
         except BrokenPipeError:
             sys.exit(1)
         except OSError as exc:  # a path the user gave that the system refuses: one line, not a traceback
+            logging.getLogger("auvid").debug("OS error", exc_info=True)  # -vv shows where it came from
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"auvid: error: {where}{exc.strerror or exc}", err=True)
             sys.exit(2)

@@ -9,7 +9,7 @@ import numpy as np
 @dataclass
 class Frame:
     """One decoded image. ``index`` is 1-based like OpenFace; ``timestamp`` is seconds from the
-    source (the container's presentation time, not index/fps); ``captured_at`` is the
+    source (the container's presentation time, counted from the first frame, not index/fps); ``captured_at`` is the
     ``time.perf_counter()`` when the source handed it over, the start of its latency."""
 
     index: int

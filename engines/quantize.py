@@ -6,9 +6,9 @@ Weights are int8 per output channel, activations uint8 with ranges taken from cr
 runtime's own detector, tracker and aligner (never random pixels: activation ranges set on noise
 clip real faces). Weights use a 7-bit range (``reduce_range``) on every machine: ONNX Runtime's
 uint8 x int8 kernels on an x86 CPU without VNNI add pairs of products in 16 bits, which full-range
-weights can saturate, so a graph quantized on a VNNI CPU drifts on one without it (the shipped
-graph, quantized on one with VNNI, measured |int8 - fp32| 0.012 there and 0.033 on an AVX2-only
-EPYC; quantized with 7-bit weights, 0.014 on the latter). A graph is shipped to every kind of CPU,
+weights can saturate, so a graph quantized on a VNNI CPU drifts on one without it (the earlier shipped graph, quantized
+on one with VNNI: |int8 - fp32| on the webcam clip end to end 0.008 there, 0.032 on an AVX2-only
+EPYC; quantized with 7-bit weights, 0.012 on the latter: README, INT8 for CPUs). A graph is shipped to every kind of CPU,
 so the range cannot depend on the one that quantizes it. The result is an ONNX Runtime graph with its own manifest (precision ``int8``,
 the source's checkpoint hash); TensorRT builds from the FP32/FP16 graphs instead.
 """

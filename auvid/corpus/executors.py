@@ -34,6 +34,9 @@ class Hooks:
     frames: Callable[[SourceTask, int], None] = lambda task, n: None
 
 
+MAX_HANDOFFS = 3
+
+
 def prepare(task: SourceTask, hooks: Hooks) -> SourceResult | None:
     """``hooks.started(task)``; the task's failed result when its outputs cannot be prepared (a
     file where its folder should be, no permission), so that one source fails and the rest run."""
@@ -127,6 +130,7 @@ class ProcessPoolExecutor:
         pending = list(reversed(tasks))
         slots = [self._start() for _ in range(min(self.workers, len(tasks)))]
         stopping_since = None
+        handoffs: dict[str, int] = {}  # workers found dead when handed a source, per source
         try:
             while True:
                 if hooks.should_stop() and stopping_since is None:
@@ -136,7 +140,7 @@ class ProcessPoolExecutor:
                         if slot.task is not None:
                             slot.interrupt()
                 for i, slot in enumerate(slots):
-                    if slot.task is None and pending and slot.alive:
+                    while slot.task is None and pending and slot.alive:  # until this worker holds one
                         task = pending.pop()
                         failed = prepare(task, hooks)
                         if failed is not None:
@@ -147,8 +151,14 @@ class ProcessPoolExecutor:
                         except OSError:  # it died while idle: a fresh one takes the task next round
                             slot.task = None
                             slot.kill()
-                            pending.append(task)
+                            handoffs[task.source] = handoffs.get(task.source, 0) + 1
+                            if handoffs[task.source] >= MAX_HANDOFFS:  # workers that die on start: stop retrying
+                                yield task, SourceResult(task.source, FAILED, error="no worker process could take "
+                                                         f"this source ({MAX_HANDOFFS} died before it started)")
+                            else:
+                                pending.append(task)
                             slots[i] = self._start()
+                            break
                 busy = [slot for slot in slots if slot.task is not None]
                 if not busy and not pending:
                     return

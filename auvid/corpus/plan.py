@@ -182,6 +182,11 @@ def fingerprint(path: Path) -> dict:
         return {}
 
 
+# Raised when the meaning of an output changes for the same settings, so that older outputs are
+# redone rather than resumed beside new ones: 2 = timestamps count from the first frame.
+OUTPUT_FORMAT = 2
+
+
 def settings_key(options, kinds: tuple[str, ...], max_frames: int | None, fps: float) -> str:
     """A short hash of everything that changes a source's outputs: the model file's bytes, every
     analyzer option (except thread counts and paths to the detector), the frame limit and the
@@ -196,7 +201,8 @@ def settings_key(options, kinds: tuple[str, ...], max_frames: int | None, fps: f
     # output made with one is never resumed as the other's.
     model = Path(fields.pop("model") or default_onnx_model())
     fields["model_sha256"] = sha256_of(model) if model.is_file() else str(model)
-    fields.update(outputs=sorted(kinds), max_frames=max_frames, fps=fps)
+    fields.update(outputs=sorted(kinds), max_frames=max_frames, fps=fps,
+                  output_format=OUTPUT_FORMAT)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

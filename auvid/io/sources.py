@@ -85,11 +85,11 @@ class VideoFileSource:
                 for av_frame in decoded:
                     index += 1
                     timestamp = av_frame.time
-                    if timestamp is None:
+                    if timestamp is None:  # no container time: the frame's place at the nominal rate
                         timestamp = (index - 1) / self.fps
-                    elif first_time is None:
-                        first_time = timestamp
-                    if first_time is not None:  # from 0 at the first frame, as OpenFace writes it
+                    else:  # from 0 at the first frame, as OpenFace writes it
+                        if first_time is None:  # (earlier frames without a time keep their places)
+                            first_time = timestamp - (index - 1) / self.fps
                         timestamp -= first_time
                     image = _to_bgr(av_frame)
                     self.stats.frames = index

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from auvid.aus import INTENSITY_AUS
 from tests.conftest import MODELS, REPO, clip, needs_shared, read_csv, run_cli
@@ -42,3 +43,17 @@ def test_the_readme_python_api_runs_and_matches_the_cli(tmp_path):
         values = ast.literal_eval(re.sub(r"np\.float32\(([^)]*)\)", r"\1", values))
         assert list(values) == list(INTENSITY_AUS)
         assert np.abs(np.array(list(values.values())) - row[[f"{a}_r" for a in INTENSITY_AUS]].to_numpy(float)).max() <= 0.0051
+
+
+def test_the_python_api_refuses_frame_rates_the_cli_refuses(tmp_path):
+    """fps=0 divided by zero on an image folder and nan gave nan timestamps; as `--fps` does, the
+    API says so before any work."""
+    import auvid
+    from auvid.errors import ConfigError
+
+    for fps in (0, -5, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="not a positive number"):
+            auvid.analyze(tmp_path, fps=fps)
+        with pytest.raises(ConfigError, match="not a positive number"):
+            auvid.analyze_many([tmp_path], tmp_path / "out", fps=fps)
+    assert not (tmp_path / "out").exists()

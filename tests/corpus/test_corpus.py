@@ -144,23 +144,23 @@ def test_a_worker_that_segfaults_fails_its_source_and_the_pool_goes_on(tmp_path)
 
 @pytest.mark.parametrize("workers", ["0", "1"])
 def test_a_source_whose_outputs_cannot_be_made_fails_alone(tmp_path, workers):
-    """A file where one source's output folder should be: that source fails with the reason, the
-    others still run, and the exit code says a source failed (it once left the rest unstarted
-    and exited 0 with a pool, and raised a traceback run in-process)."""
+    """A file where the first source's output folder should be: that source fails with the reason,
+    the ones after it still run, and the exit code says a source failed (it once left the rest
+    unstarted and exited 0 with a pool, and raised a traceback run in-process)."""
     source = tmp_path / "in"
-    (source / "sub").mkdir(parents=True)
-    shutil.copy(clip("single_face.mp4"), source / "a.mp4")
-    shutil.copy(clip("single_face.mp4"), source / "sub" / "b.mp4")
-    shutil.copy(clip("single_face.mp4"), source / "c.mp4")
+    for folder, name in (("a", "x"), ("b", "y"), ("c", "z")):  # walked in this order: a/x.mp4 first
+        (source / folder).mkdir(parents=True)
+        shutil.copy(clip("single_face.mp4"), source / folder / f"{name}.mp4")
     out = tmp_path / "out"
     out.mkdir()
-    (out / "sub").write_text("a file where the folder sub/ should be\n")
+    (out / "a").write_text("a file where the folder a/ should be\n")
     result = run_cli("process", str(source), "--out-dir", str(out), "--workers", workers)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     rows = summary(out)
-    assert rows["b.mp4"]["status"] == "failed" and "outputs cannot be written" in rows["b.mp4"]["error"]
-    assert rows["a.mp4"]["status"] == rows["c.mp4"]["status"] == "ok"
-    assert len(read_csv(out / "a.csv")) == len(read_csv(out / "c.csv")) == 72
+    assert list(rows)[0] == "x.mp4" and rows["x.mp4"]["status"] == "failed"
+    assert "outputs cannot be written" in rows["x.mp4"]["error"]
+    assert rows["y.mp4"]["status"] == rows["z.mp4"]["status"] == "ok"
+    assert len(read_csv(out / "b" / "y.csv")) == len(read_csv(out / "c" / "z.csv")) == 72
 
 
 def test_ctrl_c_then_the_same_command_gives_the_uninterrupted_csvs(tmp_path):
