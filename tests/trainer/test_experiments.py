@@ -30,3 +30,19 @@ def test_ridge_recovers_a_linear_map_and_shrinks_with_lambda():
     y = x @ np.array([[1.0], [-2.0], [0.0], [0.5]]) + 3.0
     assert np.allclose(ridge(x, y, x, 1e-6), y, atol=1e-4)
     assert np.abs(ridge(x, y, x, 1e6) - 3.0).max() < 0.05  # everything shrunk to the mean
+
+
+def test_teacher_ceiling_is_near_one_for_a_slow_trace_and_low_for_jitter():
+    """The smoothed-teacher ceiling tells smooth teachers from jittery ones (30 fps, two clips)."""
+    from trainer.experiments.teacher_ceiling import ceiling, moving_average
+
+    seconds = [np.arange(300) / 30.0, np.arange(200) / 30.0]
+    slow = [np.stack([np.sin(2 * np.pi * 0.3 * s), 2 + np.cos(2 * np.pi * 0.2 * s)], 1) for s in seconds]
+    rng = np.random.default_rng(2)
+    jitter = [rng.normal(size=(len(s), 2)) for s in seconds]
+    for name, values in ceiling(slow, seconds).items():
+        assert min(values) > 0.95, (name, values)
+    smooth_of_jitter = ceiling(jitter, seconds)
+    assert max(smooth_of_jitter["moving average, 9 frames"]) < 0.45  # 1/sqrt(9) = 0.33 for white noise
+    assert max(smooth_of_jitter["one-euro (auvid's)"]) < 0.9
+    assert np.allclose(moving_average(np.arange(5.0)[:, None], 3).ravel(), [1 / 3, 1, 2, 3, 11 / 3])
