@@ -8,6 +8,7 @@ runs that path on single files), and one start-up instead of 133 took the whole 
 to 20:59 on 2 cores (pytest, the same machine, 2026-11-27). Each clip is still its own test,
 reading its own CSV and summary row."""
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("all_clips")
     result = run_cli("process", str(SHARED / "videos"), "--out-dir", str(out), "--workers", "2", timeout=1500)
     with open(out / "auvid-summary.csv", newline="") as handle:
-        rows = {row["source"].rsplit("/", 1)[-1]: row for row in csv.DictReader(handle)}
+        rows = {Path(row["source"]).name: row for row in csv.DictReader(handle)}
     return out, result, rows
 
 

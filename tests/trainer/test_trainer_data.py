@@ -1,6 +1,5 @@
 """Training data adapters on real shared frames: teacher CSVs, manifests, BP4D/DISFA layouts."""
 import csv
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,6 +20,7 @@ def test_openface_csv_reader():
     labels = read_openface_csv(LABELS / "d0.static.csv")
     assert labels.intensity.shape == (78, 17) and labels.occurrence.shape == (78, 18)
     assert labels.landmarks.shape == (78, 68, 2) and labels.valid().sum() >= 77
+    assert labels.timestamps.shape == (78,) and labels.timestamps[0] == 0 and (np.diff(labels.timestamps) > 0).all()
 
 
 @needs_shared

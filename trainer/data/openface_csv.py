@@ -21,6 +21,7 @@ class TeacherLabels:
     intensity: np.ndarray  # (n, 17), 0-5
     occurrence: np.ndarray  # (n, 18), 0/1
     landmarks: np.ndarray | None  # (n, 68, 2) where the CSV has x_i/y_i columns
+    timestamps: np.ndarray | None = None  # (n,) seconds, where the CSV has a timestamp column
 
     def valid(self, min_confidence: float = 0.0) -> np.ndarray:
         return (self.success > 0) & (self.confidence >= min_confidence)
@@ -55,6 +56,7 @@ def read_openface_csv(path: str | Path) -> TeacherLabels:
         intensity=np.nan_to_num(take([f"{au}_r" for au in INTENSITY_AUS])).astype(np.float32),
         occurrence=np.nan_to_num(take([f"{au}_c" for au in OCCURRENCE_AUS])).astype(np.int8),
         landmarks=landmarks,
+        timestamps=take(["timestamp"])[:, 0] if "timestamp" in index else None,
     )
 
 

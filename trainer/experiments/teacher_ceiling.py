@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from auvid.aus import INTENSITY_AUS
+from auvid.commands.heldout import MIN_TEACHER_CONFIDENCE
 from auvid.stages.smooth import OneEuro
+from trainer.data.openface_csv import read_openface_csv
 from trainer.metrics import within_clip_pcc
-
-MIN_CONFIDENCE = 0.75  # the teacher rows every published figure scores on
 
 
 def smoothed_like_auvid(trace: np.ndarray, seconds: np.ndarray) -> np.ndarray:
@@ -46,18 +46,17 @@ def ceiling(traces: list[np.ndarray], seconds: list[np.ndarray]) -> dict[str, li
 
 
 def teacher_traces(data_root: Path, group: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The static teacher's intensities and times on the reliable frames of each clip of ``group``."""
-    import pandas as pd
-
+    """The static teacher's intensities and times on the rows `auvid eval` scores (its confidence
+    threshold), for each clip of ``group``."""
     from trainer.data.people import clips_of
 
     traces, seconds = [], []
     for clip in clips_of(group, data_root):
-        table = pd.read_csv(data_root / "labels" / "openface" / f"{clip}.static.csv", skipinitialspace=True)
-        table = table[(table["success"] == 1) & (table["confidence"] >= MIN_CONFIDENCE)]
-        if len(table) >= 10:
-            traces.append(table[[f"{au}_r" for au in INTENSITY_AUS]].to_numpy(np.float32))
-            seconds.append(table["timestamp"].to_numpy(np.float64))
+        teacher = read_openface_csv(data_root / "labels" / "openface" / f"{clip}.static.csv")
+        valid = teacher.valid(MIN_TEACHER_CONFIDENCE)
+        if valid.sum() >= 10:
+            traces.append(teacher.intensity[valid])
+            seconds.append(teacher.timestamps[valid])
     return traces, seconds
 
 
