@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
         "val_identities": [],
         "val_group": None,  # trainer/data/splits.yaml's validation group, unless val_identities names people
         "clips": None,
+        # A learning curve over people: a seeded random share of the training *people* of the
+        # shared clips keeps its clips (validation, test and FER2013 untouched); 1.0 keeps all.
+        "people_fraction": 1.0,
+        "people_seed": 0,
         "fer": True,  # FER2013 with teacher labels in the training set (never with a protocol)
         "unlabelled_fer": False,  # FER2013 faces, labels dropped, in the unlabelled pool only
         "fer_limit": None,
@@ -88,6 +92,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         raise ConfigError(f"data.teacher: {teacher!r} is not static or dynamic")
     if teacher != "static" and config["data"]["fer"]:
         raise ConfigError(f"data.teacher={teacher}: FER2013 has the static teacher's labels only; set data.fer=false")
+    fraction = config["data"]["people_fraction"]
+    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ConfigError(f"data.people_fraction must be in (0, 1], not {fraction!r}")
+    if fraction < 1 and config["data"]["protocol"]:
+        raise ConfigError("data.people_fraction applies to the shared clips; a protocol has data.protocol.labelled_fraction")
     from trainer.reference import REFERENCE_KINDS
 
     if config["model"]["reference"] not in REFERENCE_KINDS:

@@ -120,6 +120,14 @@ def labelled_part(train: CropSet, fraction: float, seed: int) -> np.ndarray:
     return keep
 
 
+def training_people_share(groups: np.ndarray, fraction: float, seed: int) -> list[str]:
+    """A seeded random ``fraction`` (at least one) of the people in ``groups``: the learning curve
+    over labelled people (how much would another person buy?) without touching validation."""
+    people = np.unique(groups)
+    count = max(1, int(round(fraction * len(people))))
+    return sorted(np.random.default_rng(seed).permutation(people)[:count].tolist())
+
+
 def _check_benchmark_sources(data: dict) -> None:
     """A benchmark trains on its own training folds only: teacher-labelled faces (FER2013, noisy
     manifests) in its labelled set would make its numbers incomparable with the literature's."""
@@ -181,6 +189,10 @@ def build(config: dict, base: Path) -> TrainingData:
         labelled.group = np.array([person_of(s, people) for s in labelled.source], dtype="U64")
         labelled = labelled.subset(~np.isin(labelled.group, _test_people(root)))
         held_out = np.isin(labelled.group, _validation_people(data))
+        if data["people_fraction"] < 1:
+            dropped = ~held_out & ~np.isin(labelled.group, training_people_share(
+                labelled.group[~held_out], data["people_fraction"], data["people_seed"]))
+            labelled, held_out = labelled.subset(~dropped), held_out[~dropped]
     labelled_groups = labelled.group
     train_sets = [labelled.subset(~held_out)]
     val = labelled.subset(held_out)
@@ -239,6 +251,7 @@ def build(config: dict, base: Path) -> TrainingData:
         "intensity_aus": list(train.intensity_aus),
         "unlabelled_sources": unlabelled_sources,
         "labelled_fraction": fraction,
+        "people_fraction": float(data["people_fraction"]),
     }
     if protocol:
         description["protocol"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in protocol.items()}

@@ -1,6 +1,8 @@
 """The measurement helpers behind issue #11's negative results (trainer/experiments)."""
 import numpy as np
 
+from tests.conftest import SHARED, needs_shared
+
 from trainer.experiments.feature_heads import centre, geometry, ridge
 
 
@@ -46,3 +48,51 @@ def test_teacher_ceiling_is_near_one_for_a_slow_trace_and_low_for_jitter():
     assert max(smooth_of_jitter["moving average, 9 frames"]) < 0.45  # 1/sqrt(9) = 0.33 for white noise
     assert max(smooth_of_jitter["one-euro (auvid's)"]) < 0.9
     assert np.allclose(moving_average(np.arange(5.0)[:, None], 3).ravel(), [1 / 3, 1, 2, 3, 11 / 3])
+
+
+def test_hog_votes_for_the_edge_orientation_and_is_block_normalised():
+    from trainer.experiments.teacher_features import SIZE, hog
+
+    vertical = np.zeros((SIZE, SIZE), np.uint8)
+    vertical[:, SIZE // 2:] = 200  # a vertical edge: horizontal gradient, orientation bin 0
+    horizontal = vertical.T.copy()  # gradient at 90 degrees: bin 4.5, split between bins 4 and 5
+    features = hog(vertical).reshape(13, 13, 4, 9)
+    assert features.shape == (13, 13, 4, 9)
+    at_edge = features[6, 6].sum(0)
+    assert at_edge.argmax() == 0 and at_edge[1:].sum() < 1e-3
+    across = hog(horizontal).reshape(13, 13, 4, 9)[6, 6].sum(0)
+    assert set(np.argsort(across)[-2:]) == {4, 5}
+    norms = np.linalg.norm(features.reshape(-1, 36), axis=1)
+    assert np.allclose(norms[norms > 0], 1.0, atol=1e-3)
+    assert np.allclose(hog(np.full((SIZE, SIZE), 90, np.uint8)), 0)  # a flat image has no gradient
+
+
+def test_five_points_from_68_landmarks():
+    from trainer.experiments.teacher_features import five_points
+
+    landmarks = np.zeros((68, 2))
+    landmarks[36:42] = [10.0, 20.0]
+    landmarks[42:48] = [30.0, 20.0]
+    landmarks[30], landmarks[48], landmarks[54] = [20.0, 30.0], [12.0, 40.0], [28.0, 40.0]
+    assert np.allclose(five_points(landmarks), [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]])
+
+
+def test_people_needed_follows_a_log_linear_curve():
+    from trainer.experiments.teacher_features import people_needed, per_doubling
+
+    slope, intercept = per_doubling([13, 26, 52], [0.50, 0.54, 0.58])
+    assert np.isclose(slope, 0.04) and np.isclose(intercept + slope * np.log2(52), 0.58)
+    assert np.isclose(people_needed(0.66, 52, 0.58, 0.04), 208)  # two more doublings
+    assert people_needed(0.5, 52, 0.58, 0.04) == 52
+    assert people_needed(0.7, 52, 0.58, 0.0) == float("inf")
+
+
+@needs_shared
+def test_teacher_feature_clips_never_include_a_test_person():
+    from trainer.data.people import group_people
+    from trainer.experiments.teacher_features import clip_groups
+
+    clips = clip_groups(SHARED)
+    assert {group for group, *_ in clips} == {"train", "val"}
+    assert not {person for _, person, *_ in clips} & set(group_people("test"))
+    assert {person for group, person, *_ in clips if group == "val"} == set(group_people("validation"))

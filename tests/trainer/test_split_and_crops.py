@@ -87,3 +87,41 @@ def test_training_and_runtime_crops_are_identical_for_a_real_frame(tmp_path):
     runtime_crop = analyzer._prepare(first).crops[0]
     assert analyzer.engine.input_size == 96
     assert np.array_equal(training_crop, runtime_crop)
+
+
+def test_training_people_share_is_a_seeded_subset_of_the_people():
+    from trainer.datasets import training_people_share
+
+    groups = np.array(["a", "a", "b", "c", "c", "d"])
+    half = training_people_share(groups, 0.5, seed=0)
+    assert len(half) == 2 and set(half) <= {"a", "b", "c", "d"}
+    assert training_people_share(groups, 0.5, seed=0) == half
+    assert {tuple(training_people_share(groups, 0.5, seed=s)) for s in range(10)} != {tuple(half)}
+    assert training_people_share(groups, 1.0, seed=3) == ["a", "b", "c", "d"]
+    assert len(training_people_share(groups, 0.01, seed=0)) == 1
+
+
+@needs_shared
+def test_people_fraction_drops_whole_training_people_and_keeps_validation(tmp_path):
+    from trainer.config import load_config
+    from trainer.datasets import build
+
+    clips = "data.clips=[d0, single_face, changeLighting]"
+    base = [f"data.root={SHARED}", f"data.cache={tmp_path}", "data.fer=false", clips, "data.val_identities=[d0]"]
+    full = build(load_config(None, base), tmp_path)
+    half = build(load_config(None, base + ["data.people_fraction=0.5"]), tmp_path)
+    assert set(full.train.group) == {"single_face", "openface_samples"}  # changeLighting's person
+    assert len(set(half.train.group)) == 1 and set(half.train.group) < set(full.train.group)
+    kept = half.train.group[0]
+    assert len(half.train) == int((full.train.group == kept).sum())  # every frame of the kept person
+    assert np.array_equal(half.val.crops, full.val.crops)
+    assert half.description["people_fraction"] == 0.5
+
+
+def test_people_fraction_is_checked():
+    from auvid.errors import ConfigError
+    from trainer.config import load_config
+
+    for bad in ("0", "1.5", "-0.2"):
+        with pytest.raises(ConfigError, match="people_fraction"):
+            load_config(None, [f"data.people_fraction={bad}"])
