@@ -92,9 +92,11 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         raise ConfigError(f"data.teacher: {teacher!r} is not static or dynamic")
     if teacher != "static" and config["data"]["fer"]:
         raise ConfigError(f"data.teacher={teacher}: FER2013 has the static teacher's labels only; set data.fer=false")
-    fraction = config["data"]["people_fraction"]
-    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ConfigError(f"data.people_fraction must be in (0, 1], not {fraction!r}")
+    fraction, people_seed = config["data"]["people_fraction"], config["data"]["people_seed"]
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ConfigError(f"data.people_fraction must be a number in (0, 1], not {fraction!r}")
+    if type(people_seed) is not int or people_seed < 0:
+        raise ConfigError(f"data.people_seed must be a whole number >= 0, not {people_seed!r}")
     if fraction < 1 and config["data"]["protocol"]:
         raise ConfigError("data.people_fraction applies to the shared clips; a protocol has data.protocol.labelled_fraction")
     from trainer.reference import REFERENCE_KINDS

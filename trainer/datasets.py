@@ -107,6 +107,12 @@ def held_out_fold(crops: CropSet, protocol: dict) -> np.ndarray:
                       seed=int(protocol.get("seed", 0)))
 
 
+def seeded_pick(count: int, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a seeded random ``fraction`` (at least one) of ``count`` items. The same seed
+    picks nested sets: a smaller fraction's items are the first of a larger one's."""
+    return np.random.default_rng(seed).permutation(count)[:max(1, int(round(fraction * count)))]
+
+
 def labelled_part(train: CropSet, fraction: float, seed: int) -> np.ndarray:
     """MLCR's semi-supervised setting: a seeded random ``fraction`` of the training faces keeps
     its labels; the rest joins the unlabelled pool."""
@@ -115,17 +121,15 @@ def labelled_part(train: CropSet, fraction: float, seed: int) -> np.ndarray:
     if not 0 < fraction <= 1:
         raise ConfigError(f"data.protocol.labelled_fraction must be in (0, 1], not {fraction!r}")
     keep = np.zeros(len(train), bool)
-    count = max(1, int(round(fraction * len(train))))
-    keep[np.random.default_rng(seed).permutation(len(train))[:count]] = True
+    keep[seeded_pick(len(train), fraction, seed)] = True
     return keep
 
 
-def training_people_share(groups: np.ndarray, fraction: float, seed: int) -> list[str]:
+def sample_training_people(groups: np.ndarray, fraction: float, seed: int) -> list[str]:
     """A seeded random ``fraction`` (at least one) of the people in ``groups``: the learning curve
     over labelled people (how much would another person buy?) without touching validation."""
     people = np.unique(groups)
-    count = max(1, int(round(fraction * len(people))))
-    return sorted(np.random.default_rng(seed).permutation(people)[:count].tolist())
+    return sorted(people[seeded_pick(len(people), fraction, seed)].tolist())
 
 
 def _check_benchmark_sources(data: dict) -> None:
@@ -190,7 +194,7 @@ def build(config: dict, base: Path) -> TrainingData:
         labelled = labelled.subset(~np.isin(labelled.group, _test_people(root)))
         held_out = np.isin(labelled.group, _validation_people(data))
         if data["people_fraction"] < 1:
-            dropped = ~held_out & ~np.isin(labelled.group, training_people_share(
+            dropped = ~held_out & ~np.isin(labelled.group, sample_training_people(
                 labelled.group[~held_out], data["people_fraction"], data["people_seed"]))
             labelled, held_out = labelled.subset(~dropped), held_out[~dropped]
     labelled_groups = labelled.group
@@ -252,6 +256,7 @@ def build(config: dict, base: Path) -> TrainingData:
         "unlabelled_sources": unlabelled_sources,
         "labelled_fraction": fraction,
         "people_fraction": float(data["people_fraction"]),
+        "people_seed": int(data["people_seed"]),
     }
     if protocol:
         description["protocol"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in protocol.items()}

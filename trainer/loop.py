@@ -133,6 +133,28 @@ def _per_au_weights(weights: dict, model: TwoViewAUModel, theirs: dict) -> dict:
     return weights
 
 
+TRAINING_SET_KEYS = ("train_sources", "train_faces", "val_sources", "people_fraction", "people_seed")
+
+
+def _training_set(description: dict) -> dict:
+    """What a run trains and validates on, as far as --resume must keep it."""
+    return {key: description.get(key) for key in TRAINING_SET_KEYS}
+
+
+def _check_same_training_set(state: dict, description: dict, out: Path) -> None:
+    """--resume with other data options (another people share, other clips) would quietly train
+    the rest of a run on another set; refuse it in one line. Older resume files carry no record."""
+    if "training_set" not in state:
+        return
+    before, now = json.loads(state["training_set"]), _training_set(description)
+    changed = [key for key in TRAINING_SET_KEYS if before.get(key) != now.get(key)]
+    if changed:
+        from auvid.errors import ConfigError
+
+        raise ConfigError(f"--resume: the run in {out} trained on other data ({', '.join(changed)} differ); "
+                          "resume with the --set options it started with")
+
+
 def train(config: dict, base: Path, resume: bool = False, progress: bool = True) -> Path:
     from trainer.datasets import build, resolve
 
@@ -209,6 +231,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
 
             raise ConfigError(f"--resume: {resume_path} does not exist (no earlier run in {out})")
         state = torch.load(resume_path, map_location="cpu", weights_only=True)
+        _check_same_training_set(state, data.description, out)
         model.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch = int(state["epoch"])
@@ -323,6 +346,7 @@ def train(config: dict, base: Path, resume: bool = False, progress: bool = True)
         save_checkpoint(out / "last.pt", model, extra)
         torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch + 1, "history": json.dumps(history),
+                    "training_set": json.dumps(_training_set(data.description)),
                     "rng": torch.get_rng_state()}, resume_path)
     if rank == 0:
         (out / "metrics.json").write_text(json.dumps({"history": history, "final": history[-1] if history else None,

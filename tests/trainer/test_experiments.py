@@ -50,31 +50,58 @@ def test_teacher_ceiling_is_near_one_for_a_slow_trace_and_low_for_jitter():
     assert np.allclose(moving_average(np.arange(5.0)[:, None], 3).ravel(), [1 / 3, 1, 2, 3, 11 / 3])
 
 
-def test_hog_votes_for_the_edge_orientation_and_is_block_normalised():
-    from trainer.experiments.teacher_features import SIZE, hog
+def test_hog_votes_for_the_edge_orientation_in_the_right_cell():
+    from trainer.experiments.teacher_features import CROP_SIZE, hog
 
-    vertical = np.zeros((SIZE, SIZE), np.uint8)
-    vertical[:, SIZE // 2:] = 200  # a vertical edge: horizontal gradient, orientation bin 0
-    horizontal = vertical.T.copy()  # gradient at 90 degrees: bin 4.5, split between bins 4 and 5
-    features = hog(vertical).reshape(13, 13, 4, 9)
-    assert features.shape == (13, 13, 4, 9)
-    at_edge = features[6, 6].sum(0)
+    blocks = (CROP_SIZE // 8 - 1) ** 2
+    assert hog(np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)).shape == (blocks * 36,)
+    assert np.allclose(hog(np.full((CROP_SIZE, CROP_SIZE), 90, np.uint8)), 0)  # no gradient, no vote
+    vertical = np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)
+    vertical[:, CROP_SIZE // 2:] = 200  # horizontal gradient: orientation 0, bin 0 only
+    at_edge = hog(vertical).reshape(13, 13, 4, 9)[6, 6].sum(0)
     assert at_edge.argmax() == 0 and at_edge[1:].sum() < 1e-3
-    across = hog(horizontal).reshape(13, 13, 4, 9)[6, 6].sum(0)
-    assert set(np.argsort(across)[-2:]) == {4, 5}
-    norms = np.linalg.norm(features.reshape(-1, 36), axis=1)
-    assert np.allclose(norms[norms > 0], 1.0, atol=1e-3)
-    assert np.allclose(hog(np.full((SIZE, SIZE), 90, np.uint8)), 0)  # a flat image has no gradient
+    across = hog(vertical.T.copy()).reshape(13, 13, 4, 9)[6, 6].sum(0)  # 90 degrees: bins 4 and 5 share it
+    assert set(np.argsort(across)[-2:]) == {4, 5} and np.isclose(across[4], across[5], rtol=1e-3)
+    ramp = (np.arange(CROP_SIZE)[None, :] * 1.0 - np.arange(CROP_SIZE)[:, None] * np.tan(np.deg2rad(10)) * 1.0)
+    tilted = hog(np.clip(ramp + 60, 0, 255).astype(np.uint8)).reshape(13, 13, 4, 9)[6, 6].sum(0)
+    assert set(np.argsort(tilted)[-2:]) == {8, 0}  # -10 degrees = 170: split between the last and first bin
+    patch = np.zeros((CROP_SIZE, CROP_SIZE), np.uint8)
+    patch[8:16, 40:48] = np.tile(np.arange(0, 160, 20, dtype=np.uint8), (8, 1))  # in cell row 1, column 5
+    cells = hog(patch).reshape(13, 13, 4, 9).sum(-1)
+    assert cells[1, 5, 0] > 0 and cells[5, 1].sum() == 0  # block (1, 5)'s top-left cell, not its transpose
+
+
+def test_l2_hys_clips_a_dominant_component():
+    from trainer.experiments.teacher_features import l2_hys
+
+    assert np.allclose(l2_hys(np.array([3.0, 4.0, 0.0, 0.0])), [np.sqrt(0.5), np.sqrt(0.5), 0, 0], atol=1e-4)
+    balanced = np.ones(36)
+    assert np.allclose(l2_hys(balanced), balanced / 6.0)  # nothing above 0.2: plain unit length
 
 
 def test_five_points_from_68_landmarks():
     from trainer.experiments.teacher_features import five_points
 
     landmarks = np.zeros((68, 2))
-    landmarks[36:42] = [10.0, 20.0]
-    landmarks[42:48] = [30.0, 20.0]
+    landmarks[36:42] = [[8, 20], [10, 18], [12, 18], [14, 20], [12, 22], [10, 22]]  # eye centre (11, 20)
+    landmarks[42:48] = landmarks[36:42] + [20, 0]
     landmarks[30], landmarks[48], landmarks[54] = [20.0, 30.0], [12.0, 40.0], [28.0, 40.0]
-    assert np.allclose(five_points(landmarks), [[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]])
+    assert np.allclose(five_points(landmarks), [[11, 20], [31, 20], [20, 30], [12, 40], [28, 40]])
+
+
+def test_the_68_point_mean_shape_sits_where_the_5_point_template_puts_the_face():
+    from auvid.stages.align import Aligner
+    from trainer.experiments.teacher_features import CROP_SIZE, five_points, mean_shape
+
+    rng = np.random.default_rng(3)
+    face = rng.normal(size=(68, 2)) * 20
+    five = Aligner(CROP_SIZE).points * 0.5 + [10, -5]  # the face's five points: a similar copy of the template's
+    face[36:42], face[42:48], face[30], face[48], face[54] = five[0], five[1], five[2], five[3], five[4]
+    angle = 0.3
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    samples = np.stack([face, 1.7 * face @ turn.T + [300, 120], 0.6 * face + [40, 80]])
+    shape = mean_shape(samples)  # copies of one face: their mean is that face, placed as the template places it
+    assert np.linalg.norm(five_points(shape) - Aligner(CROP_SIZE).points, axis=1).max() < 1e-6
 
 
 def test_people_needed_follows_a_log_linear_curve():
@@ -83,6 +110,7 @@ def test_people_needed_follows_a_log_linear_curve():
     slope, intercept = per_doubling([13, 26, 52], [0.50, 0.54, 0.58])
     assert np.isclose(slope, 0.04) and np.isclose(intercept + slope * np.log2(52), 0.58)
     assert np.isclose(people_needed(0.66, 52, 0.58, 0.04), 208)  # two more doublings
+    assert np.isclose(people_needed(0.60, 52, 0.58, 0.04), 52 * np.sqrt(2))
     assert people_needed(0.5, 52, 0.58, 0.04) == 52
     assert people_needed(0.7, 52, 0.58, 0.0) == float("inf")
 

@@ -89,8 +89,8 @@ def test_training_and_runtime_crops_are_identical_for_a_real_frame(tmp_path):
     assert np.array_equal(training_crop, runtime_crop)
 
 
-def test_training_people_share_is_a_seeded_subset_of_the_people():
-    from trainer.datasets import training_people_share
+def test_training_people_sample_is_a_seeded_nested_subset_of_the_people():
+    from trainer.datasets import sample_training_people as training_people_share
 
     groups = np.array(["a", "a", "b", "c", "c", "d"])
     half = training_people_share(groups, 0.5, seed=0)
@@ -99,6 +99,10 @@ def test_training_people_share_is_a_seeded_subset_of_the_people():
     assert {tuple(training_people_share(groups, 0.5, seed=s)) for s in range(10)} != {tuple(half)}
     assert training_people_share(groups, 1.0, seed=3) == ["a", "b", "c", "d"]
     assert len(training_people_share(groups, 0.01, seed=0)) == 1
+    many = np.array([f"p{i}" for i in range(40)])
+    for seed in range(3):  # a learning curve's smaller shares are inside its larger ones
+        shares = [set(training_people_share(many, f, seed)) for f in (0.125, 0.25, 0.5, 1.0)]
+        assert all(small < large for small, large in zip(shares, shares[1:]))
 
 
 @needs_shared
@@ -122,6 +126,12 @@ def test_people_fraction_is_checked():
     from auvid.errors import ConfigError
     from trainer.config import load_config
 
-    for bad in ("0", "1.5", "-0.2"):
+    for bad in ("0", "1.5", "-0.2", "true", "half"):
         with pytest.raises(ConfigError, match="people_fraction"):
             load_config(None, [f"data.people_fraction={bad}"])
+    for bad in ("-1", "0.5", "x"):
+        with pytest.raises(ConfigError, match="people_seed"):
+            load_config(None, [f"data.people_seed={bad}"])
+    with pytest.raises(ConfigError, match="labelled_fraction"):
+        load_config("trainer/configs/bp4d_fold1.yaml", ["data.people_fraction=0.5"])
+    assert load_config(None, ["data.people_fraction=0.25", "data.people_seed=2"])["data"]["people_fraction"] == 0.25

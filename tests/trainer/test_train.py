@@ -104,6 +104,23 @@ def test_resume_continues_from_the_last_epoch(smoke_run, tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 6
 
 
+@needs_shared
+def test_resume_refuses_other_training_data(smoke_run, tmp_path):
+    """A --resume that would train the rest of a run on another share of people is one line, exit 2,
+    before any weight is touched."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    result = run_cli("train", "--config", "trainer/configs/smoke.yaml", "--set", f"out={run}",
+                     "--set", "data.people_fraction=0.5", "--set", "train.epochs=6", "--resume", "--no-export",
+                     timeout=600)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "other data (train_sources, train_faces, people_fraction differ)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 5  # untouched
+
+
 def test_bad_config_is_one_line():
     result = run_cli("train", "--config", "nope.yaml")
     assert result.returncode == 2 and "no such config file" in result.stderr

@@ -2,19 +2,23 @@
 
 OpenFace's static AU models are linear (SVR) on HOG of a face aligned by its 68 landmarks, plus
 the landmarks' shape. The shared labels carry those 68 landmarks for every frame, so the teacher's
-own alignment can be rebuilt. A ridge head of the teacher's own form, fitted on the train group's
-people and scored within clips on the validation people, says two things the CNN cannot:
+alignment can be rebuilt (on OpenFace's rigid points; its FHOG, face mask and PCA are approximated
+by a Dalal-Triggs HOG). A ridge head of that form, fitted on the train group's people and scored
+within clips on the validation people, says two things the CNN cannot:
 
-* ``align``: whether the 68-point alignment makes the teacher more learnable than a 5-point one
-  (auvid's template, here placed with five points taken from the teacher's own landmarks);
-* ``curve``: within-clip PCC against the number of training *people* (seeded subsets), i.e. what
-  another labelled person buys a model of the teacher's own form.
+* ``alignments``: whether the 68-point alignment makes the teacher more learnable than auvid's
+  5-point one (its template, placed with five points taken from the teacher's own landmarks;
+  both crops have the same scale and position, so only the alignment differs);
+* ``people``: within-clip PCC against the number of training *people* (nested seeded subsets),
+  i.e. what another labelled person buys a model of the teacher's form, and how many people a
+  log-linear trend would need for issue #11's 0.75.
 
     python -m trainer.experiments.teacher_features extract OUT.npz [--data ../shared/data]
-    python -m trainer.experiments.teacher_features align OUT.npz
-    python -m trainer.experiments.teacher_features curve OUT.npz
+    python -m trainer.experiments.teacher_features alignments OUT.npz
+    python -m trainer.experiments.teacher_features people OUT.npz
 
-Every frame is used once (face 0, teacher confidence >= 0.75); the test people are never read.
+Every frame is used once (face 0, the teacher's usable rows as in training); the test people are
+never read.
 """
 from __future__ import annotations
 
@@ -24,16 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
-from auvid.stages.align import similarity, template
-from trainer.experiments.feature_heads import ridge
-from trainer.metrics import within_clip_pcc
+from auvid.stages.align import Aligner, similarity
+from trainer.experiments.feature_heads import ridge, score
 
 log = logging.getLogger(__name__)
 
-RIGID = list(range(27, 48))  # nose and eyes: they move least with expression (OpenFace aligns on its rigid points)
-SIZE = 112
+# OpenFace's rigid points (Face_utils.cpp, extract_rigid_points): upper jaw, nose bridge and
+# base, eye corners and lower lids; what moves little with expression or blinks.
+RIGID = [1, 2, 3, 4, 12, 13, 14, 15, 27, 28, 29, 31, 32, 33, 34, 35, 36, 39, 40, 41, 42, 45, 46, 47]
+CROP_SIZE = 112
 CELL = 8
-LAMBDA = 1e3
+RIDGE_LAMBDA = 1e3
+TARGET_WITHIN_PCC = 0.75  # issue #11
 
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
@@ -42,8 +48,9 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
 
 
 def hog(image: np.ndarray) -> np.ndarray:
-    """Dalal-Triggs HOG of a SIZE x SIZE grey image: 8 px cells, 9 unsigned orientation bins
-    (linear vote between neighbours), 2 x 2-cell blocks with L2-Hys normalisation; flattened."""
+    """HOG of a CROP_SIZE x CROP_SIZE grey image: 8 px cells, 9 unsigned orientation bins centred
+    at 0, 20, ..., 160 degrees (linear vote between neighbours, none between cells), 2 x 2-cell
+    blocks with L2-Hys normalisation; flattened ((CROP_SIZE / CELL - 1)^2 x 36 values)."""
     import cv2
 
     pixels = image.astype(np.float32)
@@ -53,30 +60,37 @@ def hog(image: np.ndarray) -> np.ndarray:
     position = (np.rad2deg(np.arctan2(gy, gx)) % 180.0) / 20.0
     low = np.floor(position).astype(int) % 9
     weight = position - np.floor(position)
-    cells = np.zeros((SIZE // CELL, SIZE // CELL, 9), np.float32)
-    rows, cols = np.meshgrid(np.arange(SIZE) // CELL, np.arange(SIZE) // CELL, indexing="ij")
+    cells = np.zeros((CROP_SIZE // CELL, CROP_SIZE // CELL, 9), np.float32)
+    rows, cols = np.meshgrid(np.arange(CROP_SIZE) // CELL, np.arange(CROP_SIZE) // CELL, indexing="ij")
     np.add.at(cells, (rows, cols, low), magnitude * (1 - weight))
     np.add.at(cells, (rows, cols, (low + 1) % 9), magnitude * weight)
     blocks = np.concatenate([cells[:-1, :-1], cells[1:, :-1], cells[:-1, 1:], cells[1:, 1:]], -1)
-    blocks = np.minimum(_unit(blocks), 0.2)  # L2-Hys: normalise, clip at 0.2, normalise again
-    return _unit(blocks).ravel()
+    return l2_hys(blocks).ravel()
 
 
-def _unit(blocks: np.ndarray) -> np.ndarray:
-    return blocks / np.sqrt((blocks ** 2).sum(-1, keepdims=True) + 1e-6)
+def l2_hys(blocks: np.ndarray) -> np.ndarray:
+    """Normalise each block (last axis) to unit length, clip at 0.2, normalise again: no single
+    strong edge dominates a block."""
+    def unit(values: np.ndarray) -> np.ndarray:
+        return values / np.sqrt((values ** 2).sum(-1, keepdims=True) + 1e-6)
+
+    return unit(np.minimum(unit(blocks), 0.2))
+
+
+def _moved(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points under a 2 x 3 affine matrix."""
+    return points @ matrix[:, :2].T + matrix[:, 2]
 
 
 def mean_shape(samples: np.ndarray, rounds: int = 4) -> np.ndarray:
-    """Generalised Procrustes mean of (n, 68, 2) shapes on the rigid points, placed in a SIZE crop
-    with the face 0.75 of its width (as OpenFace's 112 px, 0.7-scale alignment leaves a margin)."""
+    """Generalised Procrustes mean of (n, 68, 2) shapes on the rigid points, placed in the crop
+    where auvid's template puts the same face (its five points on the template's), so the two
+    alignments compared differ in how they align, not in scale or position."""
     reference = samples[0] - samples[0].mean(0)
     for _ in range(rounds):
-        moved = [shape @ m[:, :2].T + m[:, 2] for shape in samples
-                 for m in [similarity(shape[RIGID], reference[RIGID])]]
-        reference = np.mean(moved, 0)
+        reference = np.mean([_moved(similarity(shape[RIGID], reference[RIGID]), shape) for shape in samples], 0)
         reference -= reference.mean(0)
-    span = reference[:, 0].max() - reference[:, 0].min()
-    return reference / span * 0.75 * SIZE + np.array([SIZE / 2, SIZE / 2 + 4])
+    return _moved(similarity(five_points(reference), Aligner(CROP_SIZE).points), reference)
 
 
 def clip_groups(data_root: Path) -> list[tuple[str, str, Path, Path]]:
@@ -96,79 +110,91 @@ def clip_groups(data_root: Path) -> list[tuple[str, str, Path, Path]]:
 
 def extract(out: str, data_root: str = "../shared/data") -> None:
     """HOG of both alignments, the aligned 68-point shape and the labels of every usable frame."""
-    import av
     import cv2
 
+    from auvid.commands.heldout import MIN_TEACHER_CONFIDENCE
+    from auvid.io.sources import VideoFileSource, to_gray
     from trainer.data.openface_csv import read_openface_csv
 
     clips = clip_groups(Path(data_root))
     teachers = {video: read_openface_csv(labels) for _, _, video, labels in clips}
-    usable = {video: t.valid(0.75) & (t.face_ids == 0) for video, t in teachers.items()}
+    usable = {video: t.valid(MIN_TEACHER_CONFIDENCE) & (t.face_ids == 0) for video, t in teachers.items()}
     samples = np.concatenate([teachers[v].landmarks[usable[v]][::40] for g, _, v, _ in clips if g == "train"])
-    shape68, shape5 = mean_shape(samples.astype(np.float64)), template(SIZE)
+    shape68, five_point = mean_shape(samples.astype(np.float64)), Aligner(CROP_SIZE)
     columns: dict[str, list] = {k: [] for k in ("group", "person", "clip", "hog68", "hog5", "shape", "label")}
     for group, person, video, _ in clips:
         teacher = teachers[video]
         rows = {int(float(teacher.keys[i])): i for i in np.flatnonzero(usable[video])}
-        with av.open(str(video)) as container:
-            for index, frame in enumerate(container.decode(video=0), start=1):
-                row = rows.get(index)
-                if row is None:
-                    continue
-                gray = frame.to_ndarray(format="gray")
-                points = teacher.landmarks[row].astype(np.float64)
-                by68, by5 = similarity(points[RIGID], shape68[RIGID]), similarity(five_points(points), shape5)
-                for name, matrix in (("hog68", by68), ("hog5", by5)):
-                    face = cv2.warpAffine(gray, matrix, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REPLICATE)
-                    columns[name].append(hog(face))
-                columns["shape"].append((points @ by68[:, :2].T + by68[:, 2] - shape68).ravel())
-                for key, value in (("group", group), ("person", person), ("clip", video.stem),
-                                   ("label", teacher.intensity[row])):
-                    columns[key].append(value)
+        for frame in VideoFileSource(video):
+            row = rows.get(frame.index)
+            if row is None:
+                continue
+            gray = to_gray(frame.image)
+            points = teacher.landmarks[row].astype(np.float64)
+            by68 = similarity(points[RIGID], shape68[RIGID])
+            columns["hog68"].append(hog(cv2.warpAffine(gray, by68, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                                                       borderMode=cv2.BORDER_REPLICATE)))
+            columns["hog5"].append(hog(five_point.align(gray, five_points(points))))
+            columns["shape"].append((_moved(by68, points) - shape68).ravel())
+            for key, value in (("group", group), ("person", person), ("clip", video.stem),
+                               ("label", teacher.intensity[row])):
+                columns[key].append(value)
         log.info("%s (%s): %d frames", video.stem, group, len(rows))
     np.savez(out, **{k: np.array(v, np.float32 if k in ("hog68", "hog5", "shape", "label") else None)
                      for k, v in columns.items()})
 
 
-def within(predicted: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> float:
-    """Mean over AUs of the within-clip PCC (auvid eval's figure)."""
-    return float(np.mean([within_clip_pcc(predicted[:, j], labels[:, j], clips) for j in range(labels.shape[1])]))
+def mean_within_clip_pcc(predicted: np.ndarray, labels: np.ndarray, clips: np.ndarray) -> float:
+    """auvid eval's headline: within-clip PCC per AU (predictions clipped to 0-5), mean over AUs."""
+    return score(np.clip(predicted, 0, 5), labels, clips)[0]
 
 
-def _split(features: dict, names: tuple[str, ...]):
-    x = np.hstack([features[n] for n in names]).astype(np.float64)
+def _load(path: str) -> dict[str, np.ndarray]:
+    """The extract's arrays, read once (the HOG columns are about 1 GB each)."""
+    with np.load(path) as features:
+        return {key: features[key] for key in features.files}
+
+
+def _split(features: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, people_train, x_val, y_val, clips_val) for the named feature columns."""
+    x = np.hstack([features[n] for n in names])
     train, val = features["group"] == "train", features["group"] == "val"
     return x[train], features["label"][train], features["person"][train], x[val], features["label"][val], features["clip"][val]
 
 
-def align(path: str) -> dict[str, float]:
+def compare_alignments(path: str) -> dict[str, float]:
     """Validation within-clip PCC of ridge heads on each alignment's HOG (and with the shape)."""
-    features = np.load(path)
+    features = _load(path)
     result = {}
-    for names in (("hog68",), ("hog5",), ("hog68", "shape"), ("hog5", "shape"), ("shape",)):
+    for names in (("hog68",), ("hog5",), ("shape",), ("hog68", "shape"), ("hog5", "shape")):
         x_train, y_train, _, x_val, y_val, clips = _split(features, names)
-        result[" + ".join(names)] = within(ridge(x_train, y_train, x_val, LAMBDA), y_val, clips)
-        print(f"{' + '.join(names):14s} within-clip PCC {result[' + '.join(names)]:.3f}", flush=True)
+        name = " + ".join(names)
+        result[name] = mean_within_clip_pcc(ridge(x_train, y_train, x_val, RIDGE_LAMBDA), y_val, clips)
+        print(f"{name:14s} within-clip PCC {result[name]:.3f}", flush=True)
     return result
 
 
-def curve(path: str, fractions=(0.125, 0.25, 0.5, 1.0), seeds: int = 3) -> dict[int, list[float]]:
+def people_curve(path: str, fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0), seeds: int = 3) -> dict[int, list[float]]:
     """Within-clip PCC of the HOG(68) + shape ridge against the number of training people."""
-    from trainer.datasets import training_people_share
+    from trainer.datasets import sample_training_people
 
-    x_train, y_train, people, x_val, y_val, clips = _split(np.load(path), ("hog68", "shape"))
+    x_train, y_train, people, x_val, y_val, clips = _split(_load(path), ("hog68", "shape"))
     result: dict[int, list[float]] = {}
     for fraction in fractions:
+        count = len(sample_training_people(people, fraction, 0))
+        if count in result:  # two fractions rounding to one count would repeat the same subsets
+            continue
         for seed in range(seeds if fraction < 1 else 1):
-            chosen = np.isin(people, training_people_share(people, fraction, seed))
-            count = len(np.unique(people[chosen]))
-            result.setdefault(count, []).append(within(ridge(x_train[chosen], y_train[chosen], x_val, LAMBDA), y_val, clips))
-        print(f"{count:3d} people: within-clip PCC {np.mean(result[count]):.3f} (seeds {np.round(result[count], 3).tolist()})",
-              flush=True)
+            chosen = np.isin(people, sample_training_people(people, fraction, seed))
+            predicted = ridge(x_train[chosen], y_train[chosen], x_val, RIDGE_LAMBDA)
+            result.setdefault(count, []).append(mean_within_clip_pcc(predicted, y_val, clips))
+        print(f"{count:3d} people: within-clip PCC {np.mean(result[count]):.3f} "
+              f"(seeds {np.round(result[count], 3).tolist()})", flush=True)
     counts = sorted(result)
-    slope, intercept = per_doubling(counts[-2:], [np.mean(result[c]) for c in counts[-2:]])
-    print(f"last doubling: {slope:+.3f} within-clip PCC per doubling of the training people")
+    gain, _ = per_doubling(counts, [float(np.mean(result[c])) for c in counts])
+    last = float(np.mean(result[counts[-1]]))
+    print(f"{gain:+.3f} within-clip PCC per doubling of the training people (least squares over all counts); "
+          f"{TARGET_WITHIN_PCC} would need about {people_needed(TARGET_WITHIN_PCC, counts[-1], last, gain):.0f} people")
     return result
 
 
@@ -178,26 +204,27 @@ def per_doubling(people: list[float], scores: list[float]) -> tuple[float, float
     return float(slope), float(intercept)
 
 
-def people_needed(target: float, people: float, score: float, gain_per_doubling: float) -> float:
-    """People a log-linear curve through (people, score) needs to reach ``target`` (inf if flat)."""
-    if score >= target:
-        return float(people)
+def people_needed(target: float, current_people: float, current_score: float, gain_per_doubling: float) -> float:
+    """People a log-linear trend through (current_people, current_score) needs to reach ``target``
+    (infinite when the trend is flat)."""
+    if current_score >= target:
+        return float(current_people)
     if gain_per_doubling <= 0:
         return float("inf")
-    return float(people * 2.0 ** ((target - score) / gain_per_doubling))
+    return float(current_people * 2.0 ** ((target - current_score) / gain_per_doubling))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=("extract", "align", "curve"))
-    parser.add_argument("features", help="the .npz extract writes and align/curve read")
+    parser.add_argument("step", choices=("extract", "alignments", "people"))
+    parser.add_argument("features", help="the .npz extract writes and the other steps read")
     parser.add_argument("--data", default="../shared/data")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.step == "extract":
         extract(args.features, args.data)
     else:
-        {"align": align, "curve": curve}[args.step](args.features)
+        {"alignments": compare_alignments, "people": people_curve}[args.step](args.features)
 
 
 if __name__ == "__main__":
